@@ -1,0 +1,106 @@
+"""The metrics table: one row per (run, checkpoint), the contract between stages.
+
+The trainer and the checkpoint reader write it, the analysis reads it. See
+``docs/architecture.md`` for what each column means.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trainmap.errors import TrainmapError
+
+RUN = "run"
+RUN_NAME = "run_name"
+STEP = "step"
+EPOCH = "epoch"
+DIVERGED = "diverged"
+TRAIN_LOSS, TRAIN_ACC = "train_loss", "train_acc"
+EVAL_LOSS, EVAL_ACC = "eval_loss", "eval_acc"
+EXAMPLE_LOSS_PREFIX = "example_loss_"
+
+#: The 14 weight metrics of Hu et al. (2023), appendix B, in the paper's order.
+METRICS: tuple[str, ...] = (
+    "l1",
+    "l2",
+    "l1_over_l2",
+    "trace",
+    "spectral",
+    "trace_over_spectral",
+    "sv_mean",
+    "sv_var",
+    "weight_mean",
+    "weight_median",
+    "weight_var",
+    "bias_mean",
+    "bias_median",
+    "bias_var",
+)
+
+#: Short labels for maps and tables (the paper's notation).
+METRIC_LABELS: dict[str, str] = {
+    "l1": "L1",
+    "l2": "L2",
+    "l1_over_l2": "L1/L2",
+    "trace": "trace",
+    "spectral": "λmax",
+    "trace_over_spectral": "trace/λmax",
+    "sv_mean": "σ mean",
+    "sv_var": "σ var",
+    "weight_mean": "w mean",
+    "weight_median": "w median",
+    "weight_var": "w var",
+    "bias_mean": "b mean",
+    "bias_median": "b median",
+    "bias_var": "b var",
+}
+
+
+def example_loss_columns(table: pd.DataFrame) -> list[str]:
+    """The per-example validation loss columns, in example order."""
+    return [c for c in table.columns if c.startswith(EXAMPLE_LOSS_PREFIX)]
+
+
+def read_metrics_table(path: str | Path, required: tuple[str, ...] = (RUN, STEP)) -> pd.DataFrame:
+    """Read a metrics table and check it has ``required`` columns, sorted by run and step."""
+    path = Path(path)
+    if not path.exists():
+        raise TrainmapError(f"metrics table {path} does not exist")
+    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise TrainmapError(
+            f"metrics table {path} lacks column(s) {missing}; it has {list(table.columns)}"
+        )
+    return table.sort_values([RUN, STEP], kind="stable").reset_index(drop=True)
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as Parquet (``.parquet``), CSV (``.csv``) or Markdown (``.md``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        table.to_parquet(path, index=False)
+    elif path.suffix == ".csv":
+        table.to_csv(path, index=False)
+    elif path.suffix == ".md":
+        path.write_text(to_markdown(table) + "\n")
+    else:
+        raise TrainmapError(f"cannot write a table as {path.suffix!r} ({path})")
+
+
+def to_markdown(table: pd.DataFrame, float_format: str = "{:.3g}") -> str:
+    """A GitHub Markdown table (pandas' own needs the optional tabulate package)."""
+
+    def cell(value: object) -> str:
+        if isinstance(value, float | np.floating):
+            return float_format.format(value)
+        return str(value).replace("|", "\\|")
+
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in table.columns) + " |"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
