@@ -15,7 +15,9 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/checkpoints.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/hu2023.smk"
 include: "workflow/rules/blog.smk"

@@ -3,6 +3,9 @@
 
 SETTINGS = config["settings"]
 EXPERIMENTS = config.get("experiments") or {}
+# The user's runs come as a metrics table or as a folder of checkpoints.
+TABLE_EXPERIMENTS = {n: e for n, e in EXPERIMENTS.items() if "table" in e}
+CHECKPOINT_EXPERIMENTS = {n: e for n, e in EXPERIMENTS.items() if "checkpoints" in e}
 # Everything the analysis runs on: trained settings and the user's own runs.
 ANALYSED = {**SETTINGS, **EXPERIMENTS}
 
@@ -15,6 +18,8 @@ def name_pattern(names):
 wildcard_constraints:
     setting=name_pattern(SETTINGS),
     experiment=name_pattern(EXPERIMENTS),
+    table_experiment=name_pattern(TABLE_EXPERIMENTS),
+    checkpoint_experiment=name_pattern(CHECKPOINT_EXPERIMENTS),
     name=name_pattern(ANALYSED),
     k=r"\d+",
 
