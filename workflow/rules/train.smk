@@ -1,5 +1,65 @@
-# placeholder
+# Training (issue 3): every configured setting's seeds, in jobs of `seeds_per_job`
+# seeds trained together as one batched model, gathered into the metrics table.
+
+
+def seed_chunks(setting):
+    """The (first, last) seeds of each training job of a setting."""
+    n, per_job = SETTINGS[setting]["seeds"], SETTINGS[setting]["seeds_per_job"]
+    return [(a, min(a + per_job, n) - 1) for a in range(0, n, per_job)]
+
+
+def chunk_tables(wildcards):
+    return [
+        f"results/runs/{wildcards.setting}/chunks/seeds_{a}-{b}.parquet"
+        for a, b in seed_chunks(wildcards.setting)
+    ]
 
 
 def train_targets():
-    return []
+    """The metrics table of every configured setting."""
+    return [f"results/runs/{s}/metrics.parquet" for s in SETTINGS]
+
+
+rule train:
+    output:
+        "results/runs/{setting}/chunks/seeds_{first}-{last}.parquet",
+    log:
+        "logs/train/{setting}/seeds_{first}-{last}.log",
+    benchmark:
+        "results/benchmarks/train/{setting}/seeds_{first}-{last}.tsv"
+    wildcard_constraints:
+        first=r"\d+",
+        last=r"\d+",
+    conda:
+        "../../envs/torch.yaml"
+    threads: lambda wc: SETTINGS[wc.setting]["resources"]["threads"]
+    resources:
+        mem_mb=lambda wc: SETTINGS[wc.setting]["resources"]["mem_mb"],
+        runtime=lambda wc: SETTINGS[wc.setting]["resources"]["runtime"],
+        gpu=lambda wc: SETTINGS[wc.setting]["resources"]["gpu"],
+    params:
+        setting=lambda wc: SETTINGS[wc.setting],
+        device=config["device"],
+        # Not an output: Snakemake must not delete it when the job is killed.
+        resume="results/runs/{setting}/resume/seeds_{first}-{last}.pt",
+    script:
+        "../scripts/train.py"
+
+
+rule gather_runs:
+    input:
+        chunk_tables,
+    output:
+        "results/runs/{setting}/metrics.parquet",
+    log:
+        "logs/train/{setting}/gather_runs.log",
+    benchmark:
+        "results/benchmarks/train/{setting}/gather_runs.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/gather_runs.py"

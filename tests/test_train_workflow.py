@@ -1,0 +1,81 @@
+"""The train rules through the real snakemake command: bad configs, a tiny end-to-end run."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from trainmap import tables
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+
+
+def workdir(tmp_path: Path) -> Path:
+    """A copy of the workflow to run in, so that tests never touch the repository's results."""
+    for part in ("Snakefile", "workflow", "config", "envs"):
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / part)
+        elif source.exists():
+            shutil.copy(source, tmp_path / part)
+    return tmp_path
+
+
+def snakemake(cwd: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [SNAKEMAKE, "--configfile", str(config), "--cores", "2", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda c: c["settings"]["modular"]["model"].update(d_modle=64), "d_modle"),
+        (lambda c: c["settings"]["parities"]["training"].update(epochs="many"), "epochs"),
+        (lambda c: c["settings"]["parities"].update(seed=3), "seed"),
+    ],
+)
+def test_bad_config_stops_with_the_key_named(tmp_path, edit, named):
+    cwd = workdir(tmp_path)
+    config = yaml.safe_load(TINY.read_text())
+    edit(config)
+    bad = cwd / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = snakemake(
+        cwd, bad, "-n", *[f"results/runs/{s}/metrics.parquet" for s in config["settings"]]
+    )
+    assert result.returncode != 0
+    assert named in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_tiny_end_to_end(tmp_path):
+    cwd = workdir(tmp_path)
+    config = yaml.safe_load(TINY.read_text())
+    targets = [f"results/runs/{s}/metrics.parquet" for s in config["settings"]]
+    result = snakemake(cwd, TINY, *targets)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name, setting in config["settings"].items():
+        table = tables.read_metrics_table(cwd / f"results/runs/{name}/metrics.parquet")
+        assert sorted(table[tables.RUN].unique()) == list(range(setting["seeds"]))
+        assert (table.groupby(tables.RUN)[tables.STEP].min() == 0).all()
+        assert list((cwd / f"results/runs/{name}").glob("resume/*.pt")) == []  # cleaned up
+        log = (cwd / f"logs/train/{name}/seeds_0-{setting['seeds_per_job'] - 1}.log").read_text()
+        assert "seed-epochs/s" in log
+    # The modular setting was split over two jobs; gathering them equals one job of all seeds.
+    modular = pd.read_parquet(cwd / "results/runs/modular/metrics.parquet")
+    assert len(list((cwd / "results/runs/modular/chunks").glob("*.parquet"))) == 2
+    from trainmap.training.trainer import train_seeds
+
+    alone = train_seeds(config["settings"]["modular"], range(8), device="cpu")
+    pd.testing.assert_frame_equal(modular, alone, check_exact=False, rtol=1e-4, atol=1e-5)
