@@ -1,5 +1,208 @@
-# placeholder
+# The blog post "How to visualize training dynamics in neural networks" (Hu et al.
+# 2025) on one run of one setting (config "blog"): loss curves, PCA of per-example
+# validation losses, the HMM of the analysis stage decoded on that run, a summary.
+
+BLOG = config.get("blog")
+BLOG_DIR = "results/blog2025"
+BLOG_FILES = [
+    "loss_curve.png",
+    "pca_loss_curve.png",
+    "pca_trajectory.parquet",
+    "pca_explained_variance.csv",
+    "pca_turn.csv",
+    "pca.html",
+    "pca.png",
+    "pca_training_curve.html",
+    "pca_training_curve.png",
+    "hmm_training_curve.html",
+    "hmm_training_curve.png",
+    "graph.png",
+    "summary.md",
+]
 
 
 def blog_targets():
-    return []
+    """Every file of the blog post (nothing if the config has no ``blog`` section)."""
+    return [f"{BLOG_DIR}/{name}" for name in BLOG_FILES] if BLOG else []
+
+
+if BLOG and "convergence_threshold" not in ANALYSED.get(BLOG["setting"], {}):
+    raise ValueError(
+        f"config blog.setting = {BLOG['setting']!r} is not a setting or experiment with "
+        f"a convergence_threshold (known: {sorted(ANALYSED)})"
+    )
+
+
+if BLOG:
+    # What every blog figure is made from (trainmap.figures.blog2025.Label fields).
+    BLOG_LABEL = {
+        "title": analysed(BLOG["setting"])["title"],
+        "scale": config["scale"],
+        "run": BLOG["run"],
+    }
+    BLOG_CONVERGENCE = analysed(BLOG["setting"])["convergence_threshold"]
+    BLOG_METRICS = f"results/runs/{BLOG['setting']}/metrics.parquet"
+    BLOG_HMM = f"results/hmm/{BLOG['setting']}"
+    BLOG_MAP = f"results/maps/{BLOG['setting']}"
+
+    rule blog_pca:
+        input:
+            metrics=BLOG_METRICS,
+        output:
+            trajectory=f"{BLOG_DIR}/pca_trajectory.parquet",
+            variance=f"{BLOG_DIR}/pca_explained_variance.csv",
+            turn=f"{BLOG_DIR}/pca_turn.csv",
+        log:
+            "logs/blog/pca.log",
+        benchmark:
+            "results/benchmarks/blog/pca.tsv"
+        conda:
+            "../../envs/analysis.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=5,
+        params:
+            blog=BLOG,
+        script:
+            "../scripts/blog_pca.py"
+
+    rule blog_loss_curves:
+        input:
+            metrics=BLOG_METRICS,
+        output:
+            loss_curve=report(
+                f"{BLOG_DIR}/loss_curve.png",
+                caption="../report/blog2025_loss_curve.rst",
+                category="Blog post (Hu et al. 2025)",
+            ),
+            run_curves=report(
+                f"{BLOG_DIR}/pca_loss_curve.png",
+                caption="../report/blog2025_pca_loss_curve.rst",
+                category="Blog post (Hu et al. 2025)",
+            ),
+        log:
+            "logs/blog/loss_curves.log",
+        benchmark:
+            "results/benchmarks/blog/loss_curves.tsv"
+        conda:
+            "../../envs/analysis.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=5,
+        params:
+            blog=BLOG,
+            label=BLOG_LABEL,
+            convergence=BLOG_CONVERGENCE,
+        script:
+            "../scripts/blog_loss_curves.py"
+
+    rule blog_pca_figures:
+        input:
+            trajectory=rules.blog_pca.output.trajectory,
+            variance=rules.blog_pca.output.variance,
+            turn=rules.blog_pca.output.turn,
+        output:
+            pca_html=report(
+                f"{BLOG_DIR}/pca.html",
+                caption="../report/blog2025_pca.rst",
+                category="Blog post (Hu et al. 2025)",
+            ),
+            pca_png=report(
+                f"{BLOG_DIR}/pca.png",
+                caption="../report/blog2025_pca.rst",
+                category="Blog post (Hu et al. 2025)",
+            ),
+            curve_html=report(
+                f"{BLOG_DIR}/pca_training_curve.html",
+                caption="../report/blog2025_pca_training_curve.rst",
+                category="Blog post (Hu et al. 2025)",
+            ),
+            curve_png=report(
+                f"{BLOG_DIR}/pca_training_curve.png",
+                caption="../report/blog2025_pca_training_curve.rst",
+                category="Blog post (Hu et al. 2025)",
+            ),
+        log:
+            "logs/blog/pca_figures.log",
+        benchmark:
+            "results/benchmarks/blog/pca_figures.tsv"
+        conda:
+            "../../envs/analysis.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=5,
+        params:
+            blog=BLOG,
+            label=BLOG_LABEL,
+        script:
+            "../scripts/blog_pca_figures.py"
+
+    rule blog_hmm_figures:
+        input:
+            metrics=BLOG_METRICS,
+            states=f"{BLOG_HMM}/states.parquet",
+            model=f"{BLOG_HMM}/model.npz",
+            edges=f"{BLOG_MAP}/edges.csv",
+        output:
+            curve_html=report(
+                f"{BLOG_DIR}/hmm_training_curve.html",
+                caption="../report/blog2025_hmm_training_curve.rst",
+                category="Blog post (Hu et al. 2025)",
+            ),
+            curve_png=report(
+                f"{BLOG_DIR}/hmm_training_curve.png",
+                caption="../report/blog2025_hmm_training_curve.rst",
+                category="Blog post (Hu et al. 2025)",
+            ),
+            graph=report(
+                f"{BLOG_DIR}/graph.png",
+                caption="../report/blog2025_graph.rst",
+                category="Blog post (Hu et al. 2025)",
+            ),
+        log:
+            "logs/blog/hmm_figures.log",
+        benchmark:
+            "results/benchmarks/blog/hmm_figures.tsv"
+        conda:
+            "../../envs/analysis.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=5,
+        params:
+            label=BLOG_LABEL,
+        script:
+            "../scripts/blog_hmm_figures.py"
+
+    rule blog_summary:
+        input:
+            metrics=BLOG_METRICS,
+            states=f"{BLOG_HMM}/states.parquet",
+            model=f"{BLOG_HMM}/model.npz",
+            variance=rules.blog_pca.output.variance,
+            turn=rules.blog_pca.output.turn,
+        output:
+            report(
+                f"{BLOG_DIR}/summary.md",
+                caption="../report/blog2025_summary.rst",
+                category="Blog post (Hu et al. 2025)",
+            ),
+        log:
+            "logs/blog/summary.log",
+        benchmark:
+            "results/benchmarks/blog/summary.tsv"
+        conda:
+            "../../envs/analysis.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=5,
+        params:
+            blog=BLOG,
+            label=BLOG_LABEL,
+            convergence=BLOG_CONVERGENCE,
+        script:
+            "../scripts/blog_summary.py"

@@ -1,0 +1,32 @@
+"""Markdown summary: the HMM's phases against memorisation and generalisation."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from trainmap.analysis.hmm import HMMParams
+from trainmap.analysis.pca import run_rows
+from trainmap.figures.blog2025 import Label, phase_events, run_states, summary_markdown
+from trainmap.jobs import job
+from trainmap.tables import RUN, read_metrics_table
+
+with job(snakemake) as log:  # noqa: F821
+    smk = snakemake  # noqa: F821
+    blog = smk.params.blog
+    states = pd.read_parquet(smk.input.states)
+    label = Label(**smk.params.label, runs=states[RUN].nunique(), examples=blog["examples"])
+    rows = run_rows(read_metrics_table(smk.input.metrics), label.run, smk.input.metrics)
+    events = phase_events(
+        rows, blog["memorised_acc"], blog["generalising_acc"], smk.params.convergence
+    )
+    text = summary_markdown(
+        run_states(states, rows, label.run),
+        events,
+        pd.read_csv(smk.input.turn),
+        pd.read_csv(smk.input.variance),
+        blog["coincide_tolerance"],
+        HMMParams.load(smk.input.model).k,
+        label,
+    )
+    Path(smk.output[0]).write_text(text)
+    log.info("wrote %s", smk.output[0])
