@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install trainmap into ./.venv, with the system programs it needs where this user can.
 #   ./setup.sh          the workflow: Python packages + Graphviz
-#   ./setup.sh --test   also what the tests drive: Chromium + ChromeDriver (browser tests)
+#   ./setup.sh --test   also what the tests drive: Chromium + ChromeDriver (browser tests),
+#                       SLURM + munge (the cluster test starts its own single-node SLURM)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -9,7 +10,7 @@ want_tests=false
 [[ "${1:-}" == "--test" ]] && want_tests=true
 
 system_packages=(graphviz)
-$want_tests && system_packages+=(chromium chromium-driver)
+$want_tests && system_packages+=(chromium chromium-driver slurmctld slurmd slurm-client munge)
 
 missing=()
 for package in "${system_packages[@]}"; do
