@@ -1,5 +1,271 @@
-# placeholder
+# The analysis (issue 4, Hu et al. 2023 section 2), per analysed name (trained setting
+# or experiment): z-scores -> BIC sweep (one job per k) -> HMM fit and decoding ->
+# training map, convergence regression, baselines. The user's metric tables enter
+# through import_experiment.
+
+ANALYSIS = config["analysis"]
+K_RANGE = range(1, ANALYSIS["k_max"] + 1)
+
+
+def fit_options():
+    """trainmap.analysis.hmm.FitOptions fields from the config."""
+    return {
+        key: ANALYSIS[key] for key in ("restarts", "seed", "n_iter", "tol", "min_covar")
+    }
+
+
+def metrics_of(name):
+    """The metric columns an experiment declares (None: the 14 paper metrics present)."""
+    return (analysed(name).get("columns") or {}).get("metrics")
 
 
 def analysis_targets():
-    return []
+    """Per experiment: its training map, regression and baselines."""
+    return [
+        f"results/{path}"
+        for name in EXPERIMENTS
+        for path in (
+            f"maps/{name}/map.png",
+            f"regression/{name}/summary.csv",
+            f"baselines/{name}/selection.csv",
+        )
+    ]
+
+
+rule import_experiment:
+    input:
+        lambda wc: TABLE_EXPERIMENTS[wc.table_experiment]["table"],
+    output:
+        "results/runs/{table_experiment}/metrics.parquet",
+    log:
+        "logs/analysis/{table_experiment}/import_experiment.log",
+    benchmark:
+        "results/benchmarks/analysis/{table_experiment}/import_experiment.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        experiment=lambda wc: TABLE_EXPERIMENTS[wc.table_experiment],
+    script:
+        "../scripts/import_experiment.py"
+
+
+rule normalize:
+    input:
+        "results/runs/{name}/metrics.parquet",
+    output:
+        zscores="results/normalized/{name}/zscores.parquet",
+        split="results/normalized/{name}/split.csv",
+    log:
+        "logs/analysis/{name}/normalize.log",
+    benchmark:
+        "results/benchmarks/analysis/{name}/normalize.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        metrics=lambda wc: metrics_of(wc.name),
+        max_checkpoints=ANALYSIS["zscore_checkpoints"],
+        min_length=ANALYSIS["k_max"],
+        held_out_fraction=ANALYSIS["held_out_fraction"],
+        seed=ANALYSIS["seed"],
+    script:
+        "../scripts/normalize.py"
+
+
+rule bic_sweep:
+    input:
+        zscores="results/normalized/{name}/zscores.parquet",
+        split="results/normalized/{name}/split.csv",
+    output:
+        "results/bic/{name}/k{k}.csv",
+    log:
+        "logs/analysis/{name}/bic_sweep_k{k}.log",
+    benchmark:
+        "results/benchmarks/analysis/{name}/bic_sweep_k{k}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        options=fit_options(),
+    script:
+        "../scripts/bic_sweep.py"
+
+
+rule select_states:
+    input:
+        expand("results/bic/{{name}}/k{k}.csv", k=K_RANGE),
+    output:
+        sweep="results/bic/{name}/sweep.csv",
+        selection="results/bic/{name}/selection.csv",
+    log:
+        "logs/analysis/{name}/select_states.log",
+    benchmark:
+        "results/benchmarks/analysis/{name}/select_states.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        criterion=ANALYSIS["criterion"],
+    script:
+        "../scripts/select_states.py"
+
+
+rule fit_hmm:
+    input:
+        zscores="results/normalized/{name}/zscores.parquet",
+        selection="results/bic/{name}/selection.csv",
+    output:
+        model="results/hmm/{name}/model.pkl",
+        arrays="results/hmm/{name}/model.npz",
+        states="results/hmm/{name}/states.parquet",
+    log:
+        "logs/analysis/{name}/fit_hmm.log",
+    benchmark:
+        "results/benchmarks/analysis/{name}/fit_hmm.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        options=fit_options(),
+    script:
+        "../scripts/fit_hmm.py"
+
+
+rule convergence:
+    input:
+        table="results/runs/{name}/metrics.parquet",
+        states="results/hmm/{name}/states.parquet",
+    output:
+        "results/regression/{name}/convergence.csv",
+    log:
+        "logs/analysis/{name}/convergence.log",
+    benchmark:
+        "results/benchmarks/analysis/{name}/convergence.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        threshold=lambda wc: analysed(wc.name).get("convergence_threshold"),
+        unconverged=ANALYSIS["unconverged"],
+    script:
+        "../scripts/convergence.py"
+
+
+rule training_map:
+    input:
+        zscores="results/normalized/{name}/zscores.parquet",
+        model="results/hmm/{name}/model.npz",
+        states="results/hmm/{name}/states.parquet",
+        convergence="results/regression/{name}/convergence.csv",
+    output:
+        edges="results/maps/{name}/edges.csv",
+        edges_md="results/maps/{name}/edges.md",
+        nodes="results/maps/{name}/nodes.csv",
+    log:
+        "logs/analysis/{name}/training_map.log",
+    benchmark:
+        "results/benchmarks/analysis/{name}/training_map.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        top=ANALYSIS["top_features"],
+    script:
+        "../scripts/training_map.py"
+
+
+rule map_figure:
+    input:
+        edges="results/maps/{name}/edges.csv",
+        nodes="results/maps/{name}/nodes.csv",
+    output:
+        png="results/maps/{name}/map.png",
+        svg="results/maps/{name}/map.svg",
+        table="results/maps/{name}/map_table.md",
+    log:
+        "logs/analysis/{name}/map_figure.log",
+    benchmark:
+        "results/benchmarks/analysis/{name}/map_figure.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        title=lambda wc: analysed(wc.name)["title"],
+        scale=config["scale"],
+        top=ANALYSIS["top_features"],
+    script:
+        "../scripts/map_figure.py"
+
+
+rule regression:
+    input:
+        model="results/hmm/{name}/model.npz",
+        states="results/hmm/{name}/states.parquet",
+        convergence="results/regression/{name}/convergence.csv",
+    output:
+        summary="results/regression/{name}/summary.csv",
+        coefficients="results/regression/{name}/coefficients.csv",
+    log:
+        "logs/analysis/{name}/regression.log",
+    benchmark:
+        "results/benchmarks/analysis/{name}/regression.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        alpha=ANALYSIS["alpha"],
+    script:
+        "../scripts/regression.py"
+
+
+rule baselines:
+    input:
+        zscores="results/normalized/{name}/zscores.parquet",
+        split="results/normalized/{name}/split.csv",
+    output:
+        sweep="results/baselines/{name}/sweep.csv",
+        selection="results/baselines/{name}/selection.csv",
+    log:
+        "logs/analysis/{name}/baselines.log",
+    benchmark:
+        "results/benchmarks/analysis/{name}/baselines.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        k_max=ANALYSIS["baseline_k_max"],
+        options=fit_options(),
+        criterion=ANALYSIS["criterion"],
+    script:
+        "../scripts/baselines.py"

@@ -1,0 +1,135 @@
+"""The user's own runs: read a metric table (CSV or Parquet) and turn it into a metrics table.
+
+An experiment in the config names the file and maps its columns (see README,
+"Analyse your own runs")::
+
+    experiments:
+      my_runs:
+        title: "My runs"
+        table: data/my_runs.csv
+        columns: {run: seed, step: iteration, eval_acc: val_accuracy}
+        convergence_threshold: 0.9
+
+Every problem is reported as a :class:`TrainmapError` naming the config key,
+file, column or run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trainmap.analysis.normalize import check_table, metric_columns
+from trainmap.errors import TrainmapError
+from trainmap.tables import DIVERGED, EPOCH, EVAL_ACC, RUN, RUN_NAME, STEP
+
+log = logging.getLogger(__name__)
+
+#: Column roles an experiment can map, with the name used when the config does not say.
+ROLES = {"run": RUN, "step": STEP, "epoch": EPOCH, "eval_acc": EVAL_ACC, "diverged": DIVERGED}
+REQUIRED_ROLES = ("run", "step")
+
+
+def read_user_table(path: str | Path, key: str) -> pd.DataFrame:
+    """Read a CSV or Parquet file; ``key`` is the config key that names it (for errors)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainmapError(f"{key}: file {path} does not exist")
+    readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
+    if path.suffix.lower() not in readers:
+        raise TrainmapError(f"{key}: {path} is not .csv or .parquet")
+    try:
+        return readers[path.suffix.lower()](path)
+    except Exception as error:  # the readers raise many kinds of parse errors
+        raise TrainmapError(f"{key}: cannot read {path}: {error}") from error
+
+
+def _column(table: pd.DataFrame, name: str, key: str, path: Path) -> pd.Series:
+    if name not in table.columns:
+        close = difflib.get_close_matches(str(name), map(str, table.columns), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise TrainmapError(
+            f"{key} = {name!r}: no such column in {path}{hint} (columns: {list(table.columns)})"
+        )
+    return table[name]
+
+
+def import_table(experiment: dict, name: str) -> pd.DataFrame:
+    """The metrics table of a table experiment, checked.
+
+    Runs are numbered 0..n-1 in sorted order of the user's run ids, which are
+    kept in ``run_name``; ``epoch`` is NaN when the table has none (convergence
+    is then measured in steps).
+    """
+    key = f"experiments.{name}"
+    path = Path(experiment["table"])
+    raw = read_user_table(path, f"{key}.table")
+    mapping = {**{r: None for r in ROLES}, **(experiment.get("columns") or {})}
+    metrics_key = f"{key}.columns.metrics"
+    try:
+        metrics = metric_columns(raw, mapping.pop("metrics", None))
+    except TrainmapError as error:
+        raise TrainmapError(f"{metrics_key}: {error} ({path})") from error
+    out = pd.DataFrame(index=raw.index)
+    for role, default in ROLES.items():
+        column = mapping.get(role)
+        if column is None and (role in REQUIRED_ROLES or default in raw.columns):
+            column = default
+        if column is not None:
+            out[default] = _column(raw, column, f"{key}.columns.{role}", path)
+    names = out[RUN]
+    if names.isna().any():
+        raise TrainmapError(f"{key}: the run column has empty values ({path})")
+    steps = pd.to_numeric(out[STEP], errors="coerce")
+    if not np.isfinite(steps).all() or (steps != steps.round()).any():
+        raise TrainmapError(
+            f"{key}.columns.step: column {mapping.get('step') or STEP!r} must hold whole numbers "
+            f"(optimiser steps); map fractional epochs to columns.epoch ({path})"
+        )
+    ids = np.sort(names.unique())
+    table = pd.DataFrame(
+        {
+            RUN: np.searchsorted(ids, names).astype(np.int64),
+            RUN_NAME: names.astype(str),
+            STEP: steps.astype(np.int64),
+            EPOCH: pd.to_numeric(out[EPOCH], errors="coerce") if EPOCH in out else np.nan,
+        }
+    )
+    for m in metrics:
+        table[m] = raw[m]
+    if EVAL_ACC in out:
+        table[EVAL_ACC] = pd.to_numeric(out[EVAL_ACC], errors="coerce")
+        bad = ~np.isfinite(table[EVAL_ACC])
+        if bad.any():
+            runs = sorted(table.loc[bad, RUN_NAME].unique())[:5]
+            raise TrainmapError(
+                f"{key}.columns.eval_acc: {int(bad.sum())} missing or non-numeric value(s) "
+                f"in run(s) {runs} ({path})"
+            )
+        if experiment.get("convergence_threshold") is None:
+            raise TrainmapError(
+                f"{key}.convergence_threshold: needed with an evaluation-accuracy column"
+            )
+    elif experiment.get("convergence_threshold") is not None:
+        raise TrainmapError(
+            f"{key}.columns.eval_acc: convergence_threshold is set but the table has no "
+            f"evaluation-accuracy column ({path})"
+        )
+    table[DIVERGED] = out[DIVERGED].astype(bool) if DIVERGED in out else False
+    try:
+        check_table(table.assign(**{RUN: table[RUN_NAME]}), metrics, min_runs=2)
+    except TrainmapError as error:
+        raise TrainmapError(f"{key} ({path}): {error}") from error
+    log.info(
+        "%s: %d runs, %d rows, metrics %s%s",
+        key,
+        len(ids),
+        len(table),
+        metrics,
+        ", with evaluation accuracy" if EVAL_ACC in table else "",
+    )
+    return table.sort_values([RUN, STEP], kind="stable").reset_index(drop=True)

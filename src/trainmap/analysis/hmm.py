@@ -1,0 +1,306 @@
+"""Gaussian HMMs over z-scored metric sequences: BIC sweep, fit, decoding, plain arrays.
+
+Hu et al. (2023), section 2.1: a full-covariance Gaussian HMM fitted with
+Baum-Welch and several random restarts; the number of hidden states is chosen
+on held-out runs. Restarts are seeded here (the authors' code did not seed them),
+so the same config gives the same model.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from hmmlearn.hmm import GaussianHMM
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+
+from trainmap.errors import TrainmapError
+from trainmap.tables import EPOCH, RUN, STEP
+
+log = logging.getLogger(__name__)
+
+STATE = "state"
+CRITERIA = {"bic": ("heldout_bic", "min"), "loglik": ("heldout_loglik", "max")}
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How each Baum-Welch fit runs (``analysis`` section of the config)."""
+
+    restarts: int = 4
+    seed: int = 0
+    n_iter: int = 100
+    tol: float = 1e-2
+    min_covar: float = 1e-3
+
+
+def sequences(
+    zscores: pd.DataFrame, metrics: list[str], runs: list | np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stack the runs' observation sequences for hmmlearn: ``(X, lengths)``."""
+    if runs is not None:
+        zscores = zscores[zscores[RUN].isin(runs)]
+    zscores = zscores.sort_values([RUN, STEP], kind="stable")
+    lengths = zscores.groupby(RUN, sort=True).size().to_numpy()
+    return zscores[metrics].to_numpy(dtype=float), lengths
+
+
+def n_parameters(k: int, d: int) -> int:
+    """Free parameters of a k-state full-covariance Gaussian HMM over d features.
+
+    Start probabilities (k - 1), transition rows (k (k - 1)), means (k d) and
+    symmetric covariances (k d (d + 1) / 2).
+    """
+    return (k - 1) + k * (k - 1) + k * d + k * d * (d + 1) // 2
+
+
+def information_criteria(loglik: float, n_params: int, n_obs: int) -> tuple[float, float]:
+    """``(AIC, BIC)`` of a log-likelihood over ``n_obs`` observations."""
+    return -2 * loglik + 2 * n_params, -2 * loglik + n_params * np.log(n_obs)
+
+
+def restart_seed(seed: int, k: int, restart: int) -> int:
+    """The ``random_state`` of one restart, derived from the analysis seed."""
+    return int(np.random.SeedSequence([seed, k, restart]).generate_state(1)[0])
+
+
+def fit_restart(
+    X: np.ndarray, lengths: np.ndarray, k: int, restart: int, options: FitOptions
+) -> GaussianHMM | None:
+    """One seeded Baum-Welch fit; ``None`` (with a warning) if it breaks down numerically."""
+    model = GaussianHMM(
+        n_components=k,
+        covariance_type="full",
+        n_iter=options.n_iter,
+        tol=options.tol,
+        min_covar=options.min_covar,
+        random_state=restart_seed(options.seed, k, restart),
+    )
+    try:
+        model.fit(X, lengths)
+    except (ValueError, np.linalg.LinAlgError) as error:
+        log.warning("k=%d restart %d failed: %s", k, restart, error)
+        return None
+    return model
+
+
+def converged(model: GaussianHMM) -> bool:
+    """Whether Baum-Welch stopped because the log-likelihood gain fell below ``tol``.
+
+    (hmmlearn's ``monitor_.converged`` is also true when it merely ran out of iterations.)
+    """
+    history = model.monitor_.history
+    return len(history) >= 2 and history[-1] - history[-2] < model.monitor_.tol
+
+
+def sweep(
+    zscores: pd.DataFrame, split: pd.DataFrame, metrics: list[str], k: int, options: FitOptions
+) -> pd.DataFrame:
+    """Fit k states on the fit runs with every restart; score fit and held-out runs.
+
+    One row per restart: train and held-out log-likelihood, AIC and BIC,
+    whether Baum-Welch converged within ``n_iter`` iterations.
+    """
+    fit_runs = split.loc[split["split"] == "fit", RUN]
+    held_runs = split.loc[split["split"] == "held_out", RUN]
+    X, lengths = sequences(zscores, metrics, fit_runs)
+    X_held, lengths_held = sequences(zscores, metrics, held_runs)
+    p = n_parameters(k, len(metrics))
+    rows = []
+    for restart in range(options.restarts):
+        model = fit_restart(X, lengths, k, restart, options)
+        row = {"k": k, "restart": restart, "n_params": p}
+        if model is None:
+            rows.append({**row, "converged": False, "iterations": 0})
+            continue
+        train = model.score(X, lengths)
+        held = model.score(X_held, lengths_held)
+        train_aic, train_bic = information_criteria(train, p, len(X))
+        held_aic, held_bic = information_criteria(held, p, len(X_held))
+        rows.append(
+            {
+                **row,
+                "train_loglik": train,
+                "heldout_loglik": held,
+                "train_aic": train_aic,
+                "train_bic": train_bic,
+                "heldout_aic": held_aic,
+                "heldout_bic": held_bic,
+                "converged": converged(model),
+                "iterations": int(model.monitor_.iter),
+            }
+        )
+        log.info(
+            "k=%d restart %d: train LL %.1f, held-out LL %.1f, held-out BIC %.1f, converged %s",
+            k,
+            restart,
+            train,
+            held,
+            held_bic,
+            converged(model),
+        )
+    columns = [
+        "k",
+        "restart",
+        "n_params",
+        "train_loglik",
+        "heldout_loglik",
+        "train_aic",
+        "train_bic",
+        "heldout_aic",
+        "heldout_bic",
+        "converged",
+        "iterations",
+    ]
+    return pd.DataFrame(rows).reindex(columns=columns)
+
+
+def select_states(sweep_table: pd.DataFrame, criterion: str = "bic") -> pd.DataFrame:
+    """Per k, the restart with the best train log-likelihood; mark the chosen k.
+
+    ``criterion``: ``bic`` (lowest held-out BIC, the paper) or ``loglik``
+    (highest held-out log-likelihood, the authors' code).
+    """
+    if criterion not in CRITERIA:
+        raise TrainmapError(
+            f"analysis.criterion must be one of {list(CRITERIA)}, not {criterion!r}"
+        )
+    column, direction = CRITERIA[criterion]
+    sweep_table = sweep_table.reset_index(drop=True)
+    ok = sweep_table.dropna(subset=["train_loglik"])
+    if ok.empty:
+        raise TrainmapError("every HMM fit of the sweep failed; see the bic_sweep logs")
+    best = ok.loc[ok.groupby("k")["train_loglik"].idxmax()].sort_values("k")
+    counts = sweep_table.groupby("k")["converged"].agg(["sum", "size"])
+    best = best.assign(
+        restarts_converged=counts.loc[best["k"], "sum"].to_numpy(),
+        restarts=counts.loc[best["k"], "size"].to_numpy(),
+    )
+    chosen = best[column].idxmin() if direction == "min" else best[column].idxmax()
+    best["chosen"] = best.index == chosen
+    best["criterion"] = criterion
+    return best.reset_index(drop=True)
+
+
+def fit(zscores: pd.DataFrame, metrics: list[str], k: int, options: FitOptions) -> GaussianHMM:
+    """Refit on all runs; keep the restart with the best log-likelihood, states relabelled.
+
+    States are numbered by when runs first reach them (0 = where runs start),
+    so that maps read left to right; unvisited states come last.
+    """
+    X, lengths = sequences(zscores, metrics)
+    models = [fit_restart(X, lengths, k, r, options) for r in range(options.restarts)]
+    scored = [(m.score(X, lengths), r, m) for r, m in enumerate(models) if m is not None]
+    if not scored:
+        raise TrainmapError(f"every restart of the k={k} HMM failed on all runs")
+    loglik, restart, model = max(scored, key=lambda s: (s[0], -s[1]))
+    log.info("k=%d: best restart %d, log-likelihood %.1f", k, restart, loglik)
+    return relabel_by_first_visit(model, X, lengths)
+
+
+def relabel_by_first_visit(model: GaussianHMM, X: np.ndarray, lengths: np.ndarray) -> GaussianHMM:
+    """Permute the states so that they are numbered by mean relative first-visit time."""
+    states = model.predict(X, lengths)
+    k = model.n_components
+    first = np.full((len(lengths), k), np.nan)
+    for i, seq in enumerate(np.split(states, np.cumsum(lengths)[:-1])):
+        for s in np.unique(seq):
+            first[i, s] = np.argmax(seq == s) / len(seq)
+    with np.errstate(invalid="ignore"):
+        mean_first = np.where(np.isnan(first).all(axis=0), np.inf, np.nanmean(first, axis=0))
+    order = np.argsort(mean_first, kind="stable")
+    model.startprob_ = model.startprob_[order]
+    model.transmat_ = model.transmat_[np.ix_(order, order)]
+    model.means_ = model.means_[order]
+    model.covars_ = model.covars_[order]
+    return model
+
+
+def decode(model: GaussianHMM, zscores: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """The Viterbi state of every checkpoint of every run."""
+    zscores = zscores.sort_values([RUN, STEP], kind="stable").reset_index(drop=True)
+    X, lengths = sequences(zscores, metrics)
+    _, states = model.decode(X, lengths, algorithm="viterbi")
+    keys = [c for c in (RUN, STEP, EPOCH) if c in zscores.columns]
+    return zscores[keys].assign(**{STATE: states.astype(np.int64)})
+
+
+def save(model: GaussianHMM, metrics: list[str], pickle_path: Path, arrays_path: Path) -> None:
+    """Save the hmmlearn object (pickle) and its parameters as plain arrays (``.npz``)."""
+    with open(pickle_path, "wb") as f:
+        pickle.dump(model, f)
+    np.savez(
+        arrays_path,
+        startprob=model.startprob_,
+        transmat=model.transmat_,
+        means=model.means_,
+        covars=model.covars_,
+        metrics=np.array(metrics, dtype=str),
+    )
+
+
+@dataclass(frozen=True)
+class HMMParams:
+    """A Gaussian HMM as plain arrays, readable without hmmlearn."""
+
+    startprob: np.ndarray  # (k,)
+    transmat: np.ndarray  # (k, k)
+    means: np.ndarray  # (k, d)
+    covars: np.ndarray  # (k, d, d)
+    metrics: list[str]
+
+    @classmethod
+    def load(cls, path: str | Path) -> HMMParams:
+        """Read the ``.npz`` written by :func:`save`."""
+        with np.load(path) as f:
+            return cls(
+                f["startprob"],
+                f["transmat"],
+                f["means"],
+                f["covars"],
+                [str(m) for m in f["metrics"]],
+            )
+
+    @property
+    def k(self) -> int:
+        return len(self.startprob)
+
+    def log_emissions(self, X: np.ndarray) -> np.ndarray:
+        """``log p(z_t | s_t = h)`` for every row of X and state h: ``(T, k)``."""
+        return np.column_stack(
+            [
+                multivariate_normal.logpdf(X, m, c)
+                for m, c in zip(self.means, self.covars, strict=True)
+            ]
+        ).reshape(len(X), self.k)
+
+    def filtered_log_posteriors(self, X: np.ndarray) -> np.ndarray:
+        """``log p(s_t = h | z_1:t)`` by the forward algorithm, for one run: ``(T, k)``."""
+        emissions = self.log_emissions(X)
+        with np.errstate(divide="ignore"):
+            log_start, log_trans = np.log(self.startprob), np.log(self.transmat)
+        alpha = np.empty_like(emissions)
+        alpha[0] = log_start + emissions[0]
+        for t in range(1, len(X)):
+            alpha[t] = emissions[t] + logsumexp(alpha[t - 1][:, None] + log_trans, axis=0)
+        return alpha - logsumexp(alpha, axis=1, keepdims=True)
+
+    def posterior_gradients(self, X: np.ndarray) -> np.ndarray:
+        """``∂ log p(s_t = k | z_1:t) / ∂z_t`` for every t and k of one run: ``(T, k, d)``.
+
+        Hu et al. (2023), appendix A:
+        ``Σ_k⁻¹(µ_k − z_t) − Σ_h p(s_t = h | z_1:t) Σ_h⁻¹(µ_h − z_t)``, a vector per
+        (t, k); the feature importance is its absolute value.
+        """
+        precisions = np.linalg.inv(self.covars)  # (k, d, d)
+        pulls = np.einsum("kij,tkj->tki", precisions, self.means[None] - X[:, None])  # (T, k, d)
+        posterior = np.exp(self.filtered_log_posteriors(X))  # (T, k)
+        # Σ_h p_h (pull_k − pull_h): the same as pull_k − Σ_h p_h pull_h since Σ_h p_h = 1,
+        # but without cancellation when the posterior is nearly certain.
+        differences = pulls[:, :, None, :] - pulls[:, None, :, :]  # (T, k, h, d)
+        return np.einsum("th,tkhd->tkd", posterior, differences)

@@ -1,0 +1,187 @@
+"""Check a metrics table, z-score every metric per run, split runs into fit and held-out.
+
+Hu et al. (2023), section 2.1: each metric is standardised per run with the
+mean and standard deviation of (up to) the first 1000 checkpoints of that run,
+and 20% of the runs are held out to choose the number of hidden states.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from trainmap.errors import TrainmapError
+from trainmap.tables import DIVERGED, EPOCH, METRICS, RUN, STEP
+
+log = logging.getLogger(__name__)
+
+FIT, HELD_OUT = "fit", "held_out"
+
+
+def _runs_text(runs: pd.Index | np.ndarray | list, limit: int = 5) -> str:
+    runs = list(runs)
+    shown = ", ".join(map(str, runs[:limit]))
+    return shown + (f" and {len(runs) - limit} more" if len(runs) > limit else "")
+
+
+def metric_columns(table: pd.DataFrame, requested: list[str] | None = None) -> list[str]:
+    """The metric columns to model: ``requested``, else the 14 paper metrics present.
+
+    Raises :class:`TrainmapError` naming a requested column that is missing.
+    """
+    if requested:
+        missing = [m for m in requested if m not in table.columns]
+        if missing:
+            raise TrainmapError(
+                f"metric column(s) {missing} not in the table; it has {list(table.columns)}"
+            )
+        return list(requested)
+    present = [m for m in METRICS if m in table.columns]
+    if not present:
+        raise TrainmapError(
+            f"the table has none of the metric columns {list(METRICS)}; "
+            f"it has {list(table.columns)}"
+        )
+    return present
+
+
+def drop_diverged(table: pd.DataFrame) -> pd.DataFrame:
+    """Drop every run whose ``diverged`` flag is set at any checkpoint, with a warning."""
+    if DIVERGED not in table.columns:
+        return table
+    bad = table.loc[table[DIVERGED].astype(bool), RUN].unique()
+    if len(bad):
+        log.warning("dropping %d diverged run(s): %s", len(bad), _runs_text(bad))
+    return table[~table[RUN].isin(bad)].reset_index(drop=True)
+
+
+def check_table(
+    table: pd.DataFrame, metrics: list[str], min_length: int = 1, min_runs: int = 2
+) -> list[str]:
+    """Check the metric columns and runs of a table; return the metrics that can be modelled.
+
+    * a metric with no finite value at all is dropped with a warning (e.g. bias
+      metrics of a model without biases);
+    * a metric with some NaN or infinite values raises, naming the runs;
+    * fewer than ``min_runs`` runs, or a run with fewer than ``min_length``
+      checkpoints, raises, naming the run;
+    * duplicated (run, step) rows raise.
+    """
+    for m in metrics:
+        if not pd.api.types.is_numeric_dtype(table[m]):
+            raise TrainmapError(f"metric column {m!r} is not numeric (dtype {table[m].dtype})")
+    kept = []
+    for m in metrics:
+        finite = np.isfinite(table[m].to_numpy(dtype=float))
+        if not finite.any():
+            log.warning("metric %r has no finite value in any run: dropped", m)
+        elif not finite.all():
+            bad = table.loc[~finite, RUN].unique()
+            raise TrainmapError(
+                f"metric column {m!r} has {int((~finite).sum())} NaN or infinite value(s) "
+                f"in run(s) {_runs_text(bad)}"
+            )
+        else:
+            kept.append(m)
+    if not kept:
+        raise TrainmapError(f"none of the metric columns {metrics} has finite values")
+    duplicated = table.duplicated([RUN, STEP])
+    if duplicated.any():
+        row = table.loc[duplicated].iloc[0]
+        raise TrainmapError(
+            f"{int(duplicated.sum())} duplicated (run, step) row(s), "
+            f"e.g. run {row[RUN]} step {row[STEP]}"
+        )
+    lengths = table.groupby(RUN).size()
+    if len(lengths) < min_runs:
+        raise TrainmapError(
+            f"the table has {len(lengths)} run(s) ({_runs_text(lengths.index)}); the analysis "
+            f"needs at least {min_runs} (runs are split into fit and held-out)"
+        )
+    short = lengths[lengths < min_length]
+    if len(short):
+        raise TrainmapError(
+            f"run(s) {_runs_text(short.index)} have only {short.min()} checkpoint(s), fewer than "
+            f"{min_length} (analysis.k_max); lower analysis.k_max or remove the run(s)"
+        )
+    return kept
+
+
+def zscore(
+    table: pd.DataFrame, metrics: list[str], max_checkpoints: int = 1000
+) -> tuple[pd.DataFrame, list[str]]:
+    """Z-score each metric per run with the mean and std of its first ``max_checkpoints`` rows.
+
+    A metric that is constant over that window in some run cannot be
+    standardised; it is dropped (for every run, so that all runs share one
+    observation space) with a warning naming the runs. Returns the table
+    (``run``, ``step``, ``epoch`` if present, the kept metrics) and the kept metrics.
+    """
+    table = table.sort_values([RUN, STEP], kind="stable").reset_index(drop=True)
+    window = table.groupby(RUN, sort=False).head(max_checkpoints)
+    mean = window.groupby(RUN)[metrics].mean()
+    std = window.groupby(RUN)[metrics].std(ddof=0)
+    constant = (std == 0) | (std <= 1e-9 * mean.abs())  # float noise around a constant
+    kept = []
+    for m in metrics:
+        runs = constant.index[constant[m]]
+        if len(runs):
+            log.warning(
+                "metric %r is constant over the z-score window of run(s) %s: dropped",
+                m,
+                _runs_text(runs),
+            )
+        else:
+            kept.append(m)
+    if not kept:
+        raise TrainmapError(f"every metric column {metrics} is constant in some run")
+    keys = [c for c in (RUN, STEP, EPOCH) if c in table.columns]
+    out = table[keys].copy()
+    run_mean = mean.loc[table[RUN], kept].to_numpy()
+    run_std = std.loc[table[RUN], kept].to_numpy()
+    out[kept] = (table[kept].to_numpy(dtype=float) - run_mean) / run_std
+    return out, kept
+
+
+def split_runs(runs: np.ndarray | list, held_out_fraction: float, seed: int) -> pd.DataFrame:
+    """Assign each run to ``fit`` or ``held_out`` with a seeded shuffle.
+
+    At least one run goes to each side; the held-out count is
+    ``round(held_out_fraction * n)`` otherwise.
+    """
+    runs = np.sort(np.asarray(runs))
+    if len(runs) < 2:
+        raise TrainmapError(f"need at least 2 runs to split into fit and held-out, got {len(runs)}")
+    n_held = int(np.clip(round(held_out_fraction * len(runs)), 1, len(runs) - 1))
+    order = np.random.default_rng(seed).permutation(len(runs))
+    split = np.full(len(runs), FIT, dtype=object)
+    split[order[:n_held]] = HELD_OUT
+    return pd.DataFrame({RUN: runs, "split": split})
+
+
+def normalize_runs(
+    table: pd.DataFrame,
+    metrics: list[str] | None = None,
+    max_checkpoints: int = 1000,
+    min_length: int = 1,
+    held_out_fraction: float = 0.2,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Drop diverged runs, check the table, z-score it, split its runs: ``(zscores, split)``.
+
+    ``metrics`` None means the 14 paper metrics that the table has.
+    """
+    table = drop_diverged(table)
+    metrics = check_table(table, metric_columns(table, metrics), min_length=min_length)
+    zscores, kept = zscore(table, metrics, max_checkpoints)
+    log.info(
+        "%d runs, %d checkpoints, %d metrics: %s", table[RUN].nunique(), len(table), len(kept), kept
+    )
+    return zscores, split_runs(zscores[RUN].unique(), held_out_fraction, seed)
+
+
+def zscore_metrics(zscores: pd.DataFrame) -> list[str]:
+    """The metric columns of a z-score table (everything but run, step, epoch)."""
+    return [c for c in zscores.columns if c not in (RUN, STEP, EPOCH)]

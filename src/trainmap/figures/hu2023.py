@@ -1,0 +1,241 @@
+"""Tables and figures of Hu et al. (2023) from the analysis outputs.
+
+Every figure names what it is made from: the setting's title, the config's
+``scale`` and the number of runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import graphviz
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from trainmap.analysis.training_map import feature_label  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Panel:
+    """What one setting contributes to a multi-setting figure or table."""
+
+    name: str
+    title: str
+    runs: int
+
+
+def label(title: str, scale: str, runs: int) -> str:
+    """The line every figure carries: what it is made from."""
+    return f"{title}\nscale: {scale}, {runs} runs"
+
+
+def training_map(
+    edges: pd.DataFrame, nodes: pd.DataFrame, title: str, png: Path, svg: Path
+) -> None:
+    """Draw the training map with Graphviz: states as nodes, labelled edges; PNG and SVG."""
+    graph = graphviz.Digraph(
+        graph_attr={
+            "rankdir": "LR",
+            "label": title,
+            "labelloc": "t",
+            "fontsize": "16",
+            "fontname": "Helvetica",
+            "nodesep": "0.6",
+            "ranksep": "1.2",
+        },
+        node_attr={"shape": "circle", "fontname": "Helvetica", "style": "filled"},
+        edge_attr={"fontname": "Helvetica", "fontsize": "10"},
+    )
+    for node in nodes.itertuples(index=False):
+        starts = node.runs_starting > 0
+        graph.node(
+            str(node.state),
+            f"{node.state}\n{node.runs_visiting} runs",
+            fillcolor="#cde4f7" if starts else "#f2f2f2",
+            penwidth="2.5" if starts else "1",
+        )
+    for edge in edges.itertuples(index=False):
+        graph.edge(
+            str(edge.source),
+            str(edge.target),
+            label=edge.label,
+            penwidth=str(1 + 3 * edge.runs / edge.runs_total),
+        )
+    for path, fmt in ((png, "png"), (svg, "svg")):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(graph.pipe(format=fmt, engine="dot"))
+
+
+def edge_figure_table(edges: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+    """The table beside a map, in the paper's layout (figure 2)."""
+    features = [
+        ", ".join(
+            feature_label(row[f"feature_{i}"], row[f"change_{i}"])
+            for i in range(1, top + 1)
+            if isinstance(row.get(f"feature_{i}"), str)
+        )
+        for row in edges.to_dict("records")
+    ]
+    convergence = [
+        f"{m:.4g} ± {s:.3g}" if pd.notna(m) and pd.notna(s) else (f"{m:.4g}" if pd.notna(m) else "")
+        for m, s in zip(edges["mean_convergence"], edges["sem_convergence"], strict=True)
+    ]
+    unit = edges["convergence_unit"].dropna()
+    return pd.DataFrame(
+        {
+            "Edge": [f"{s} → {t}" for s, t in zip(edges["source"], edges["target"], strict=True)],
+            f"Top {top} important feature changes (z-score)": features,
+            "Transition frequency": [
+                f"{r} / {n}" for r, n in zip(edges["runs"], edges["runs_total"], strict=True)
+            ],
+            f"Mean convergence {unit.iloc[0] if len(unit) else 'time'}": convergence,
+        }
+    )
+
+
+def _grid(n: int) -> tuple[plt.Figure, np.ndarray]:
+    columns = min(n, 3)
+    rows = int(np.ceil(n / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+def model_selection(
+    panels: list[Panel], selections: Mapping[str, pd.DataFrame], scale: str, path: Path
+) -> None:
+    """Figure 10: held-out BIC, AIC and −2 log-likelihood against the number of states."""
+    fig, axes = _grid(len(panels))
+    for ax, panel in zip(axes, panels, strict=False):
+        sel = selections[panel.name]
+        ax.plot(sel["k"], sel["heldout_bic"], "o-", label="BIC (held-out)")
+        ax.plot(sel["k"], sel["heldout_aic"], "s--", label="AIC (held-out)")
+        ax.plot(sel["k"], -2 * sel["heldout_loglik"], "^:", label="−2 log-lik. (held-out)")
+        chosen = sel.loc[sel["chosen"]].iloc[0]
+        ax.axvline(chosen["k"], color="grey", lw=0.8)
+        ax.set_title(
+            f"{label(panel.title, scale, panel.runs)}\n{int(chosen['k'])} states "
+            f"({chosen['criterion']})",
+            fontsize=8,
+        )
+        ax.set_xlabel("hidden states k")
+        ax.set_xticks(sel["k"])
+        ax.legend(fontsize=7)
+    fig.suptitle("Model selection curves (Hu et al. 2023, figure 10)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def convergence_histograms(
+    panels: list[Panel],
+    convergence: Mapping[str, pd.DataFrame],
+    thresholds: Mapping[str, float],
+    scale: str,
+    path: Path,
+) -> None:
+    """Figure 11: histogram of convergence times per setting; censored runs hatched."""
+    fig, axes = _grid(len(panels))
+    for ax, panel in zip(axes, panels, strict=False):
+        times = convergence[panel.name]
+        bins = np.histogram_bin_edges(times["time"], bins=min(20, max(5, len(times) // 2)))
+        ax.hist(times.loc[times["converged"], "time"], bins=bins, label="converged")
+        censored = times.loc[~times["converged"], "time"]
+        if len(censored):
+            ax.hist(censored, bins=bins, hatch="//", alpha=0.6, label="never (censored)")
+        ax.set_xlabel(f"convergence {times['unit'].iloc[0]}")
+        ax.set_ylabel("runs")
+        ax.set_title(
+            f"{label(panel.title, scale, panel.runs)}\nthreshold {thresholds[panel.name]}",
+            fontsize=8,
+        )
+        ax.legend(fontsize=7)
+    fig.suptitle("Convergence times (Hu et al. 2023, figure 11)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def table1(panels: list[Panel], summaries: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Table 1: predictability of convergence time from the state distribution, per setting."""
+    rows = []
+    for panel in panels:
+        s = summaries[panel.name].iloc[0]
+        rows.append(
+            {
+                "name": panel.name,
+                "Dataset": panel.title,
+                "runs": int(s["runs"]),
+                "states": int(s["k"]),
+                "R2": s["rsquared"],
+                "p-value": s["f_pvalue"],
+                "Dissimilarity": s["dissimilarity"],
+                "Dissimilarity (label-free)": s["dissimilarity_label_free"],
+                "Forking": "yes" if s["forking"] else "no",
+                "Detour states": s["detours"] if isinstance(s["detours"], str) else "",
+                "Unconverged runs": s["unconverged"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def table2(panels: list[Panel], coefficients: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Table 2: regression coefficients per state, detours marked."""
+    frames = []
+    for panel in panels:
+        c = coefficients[panel.name]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "name": panel.name,
+                    "Dataset": panel.title,
+                    "State": c["state"],
+                    "Coefficient": c["coefficient"],
+                    "CI low": c["ci_low"],
+                    "CI high": c["ci_high"],
+                    "p-value": c["p_value"],
+                    "Runs visiting": c["runs_visiting"],
+                    "Detour": c["detour"],
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def table2_markdown(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 2 for Markdown: detour states in bold, as in the paper."""
+    out = table.copy()
+    out["State"] = [
+        f"**{s}**" if d else str(s) for s, d in zip(out["State"], out["Detour"], strict=True)
+    ]
+    return out
+
+
+def table4(
+    panels: list[Panel],
+    hmm_selection: Mapping[str, pd.DataFrame],
+    baseline_selection: Mapping[str, pd.DataFrame],
+) -> pd.DataFrame:
+    """Table 4: components and held-out BIC of K-means, HMM-1 and the HMM, per setting."""
+    rows = []
+    for panel in panels:
+        row = {"name": panel.name, "Dataset": panel.title}
+        chosen = baseline_selection[panel.name]
+        chosen = chosen[chosen["chosen"]].set_index("model")
+        for model, column in (("kmeans", "k-means"), ("hmm1", "HMM-1")):
+            found = model in chosen.index
+            row[f"{column} components"] = int(chosen.loc[model, "k"]) if found else np.nan
+            row[f"{column} BIC"] = chosen.loc[model, "heldout_bic"] if found else np.nan
+        hmm = hmm_selection[panel.name]
+        best = hmm[hmm["chosen"]].iloc[0]
+        row["HMM components"] = int(best["k"])
+        row["HMM BIC"] = best["heldout_bic"]
+        rows.append(row)
+    return pd.DataFrame(rows)

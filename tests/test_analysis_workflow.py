@@ -1,0 +1,89 @@
+"""The analysis rules through the real snakemake command, on the README's example config."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from workflow_checkout import checkout, tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+EXAMPLE = ROOT / "config" / "examples" / "own_runs.yaml"
+
+
+def snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """Targets first: --forcerun and --configfile take several values."""
+    return subprocess.run(
+        [SNAKEMAKE, "--cores", "2", *args, "--configfile", "test.yaml"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def example_config(**analysis) -> dict:
+    """The tiny config with the README's example experiment; no trained setting targeted."""
+    config = tiny_config()
+    config["experiments"] = yaml.safe_load(EXAMPLE.read_text())["experiments"]
+    config["analysis"].update(analysis)
+    return config
+
+
+def test_bad_table_stops_with_one_clear_line(tmp_path):
+    config = example_config()
+    config["experiments"]["own_runs"]["columns"]["run"] = "seeds"
+    cwd = checkout(tmp_path / "w", config)
+    result = snakemake(cwd, "results/runs/own_runs/metrics.parquet")
+    assert result.returncode != 0
+    log = (cwd / "logs/analysis/own_runs/import_experiment.log").read_text()
+    last = log.strip().splitlines()[-1]
+    assert "experiments.own_runs.columns.run = 'seeds'" in last and "did you mean 'seed'" in last
+    assert "Traceback" not in log
+
+
+def test_schema_rejects_an_experiment_of_both_kinds(tmp_path):
+    config = example_config()
+    config["experiments"]["own_runs"]["checkpoints"] = "somewhere/"
+    cwd = checkout(tmp_path / "w", config)
+    result = snakemake(cwd, "-n", "results/runs/own_runs/metrics.parquet")
+    assert result.returncode != 0
+    assert "own_runs" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_example_experiment_end_to_end(tmp_path):
+    cwd = checkout(tmp_path / "w", example_config(k_max=5, baseline_k_max=5))
+    targets = [
+        "results/maps/own_runs/map.png",
+        "results/maps/own_runs/map.svg",
+        "results/regression/own_runs/summary.csv",
+        "results/baselines/own_runs/selection.csv",
+    ]
+    result = snakemake(cwd, *targets)
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = pd.read_csv(cwd / "results/bic/own_runs/sweep.csv")
+    assert sorted(sweep["k"].unique()) == [1, 2, 3, 4, 5]
+    selection = pd.read_csv(cwd / "results/bic/own_runs/selection.csv")
+    k = selection.loc[selection["chosen"], "k"].item()
+    assert (
+        selection.loc[selection["chosen"], "heldout_bic"].item() == selection["heldout_bic"].min()
+    )
+    with __import__("numpy").load(cwd / "results/hmm/own_runs/model.npz") as arrays:
+        assert arrays["transmat"].shape == (k, k)
+        assert list(arrays["metrics"]) == ["l1", "l2", "spectral", "weight_var"]
+    states = pd.read_parquet(cwd / "results/hmm/own_runs/states.parquet")
+    assert states["run"].nunique() == 12 and states["state"].between(0, k - 1).all()
+    summary = pd.read_csv(cwd / "results/regression/own_runs/summary.csv")
+    assert summary.loc[0, "runs"] == 12 and 0 <= summary.loc[0, "rsquared"] <= 1
+    edges = pd.read_csv(cwd / "results/maps/own_runs/edges.csv")
+    assert (edges["runs"] <= 12).all() and edges["label"].str.contains("runs").all()
+    assert (cwd / "results/maps/own_runs/map.svg").read_text().count("<svg") == 1
+    # Rerunning a step from scratch gives the same table (seeded restarts).
+    before = (cwd / "results/regression/own_runs/summary.csv").read_text()
+    again = snakemake(cwd, "results/regression/own_runs/summary.csv", "--forcerun", "fit_hmm")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (cwd / "results/regression/own_runs/summary.csv").read_text() == before

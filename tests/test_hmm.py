@@ -1,0 +1,100 @@
+"""The HMM stage on trajectories sampled from a known Gaussian HMM."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from trainmap.analysis import hmm, normalize
+from trainmap.analysis.synthetic import SYNTHETIC_METRICS, detour_hmm, sample_runs
+
+OPTIONS = hmm.FitOptions(restarts=2, seed=0, n_iter=60, tol=1e-2)
+
+
+@pytest.fixture(scope="module")
+def runs() -> pd.DataFrame:
+    return sample_runs(detour_hmm(), n_runs=20, length=100, seed=1)
+
+
+def test_sweep_picks_true_k_and_decoding_matches_truth(runs):
+    # The sampled observations play the z-scores, so the true model is in the model class.
+    split = normalize.split_runs(runs["run"].unique(), 0.2, seed=0)
+    sweep = pd.concat([hmm.sweep(runs, split, SYNTHETIC_METRICS, k, OPTIONS) for k in range(1, 7)])
+    selection = hmm.select_states(sweep, "bic")
+    assert selection.loc[selection["chosen"], "k"].item() == 4
+    assert selection["restarts_converged"].gt(0).all()
+    model = hmm.fit(runs, SYNTHETIC_METRICS, 4, OPTIONS)
+    states = hmm.decode(model, runs, SYNTHETIC_METRICS)
+    assert adjusted_rand_score(runs["state"], states["state"]) >= 0.9
+    # States are numbered by first visit: every run starts in state 0.
+    assert (states.groupby("run")["state"].first() == 0).all()
+
+
+def test_bic_counts_every_free_parameter():
+    # k - 1 start, k (k - 1) transition, k d mean, k d (d + 1) / 2 covariance parameters.
+    assert hmm.n_parameters(1, 1) == 2
+    assert hmm.n_parameters(3, 2) == 2 + 6 + 6 + 9
+    aic, bic = hmm.information_criteria(-100.0, 10, 1000)
+    assert aic == pytest.approx(220.0)
+    assert bic == pytest.approx(200 + 10 * np.log(1000))
+
+
+def test_restarts_are_seeded(runs):
+    split = normalize.split_runs(runs["run"].unique(), 0.2, seed=0)
+    a = hmm.sweep(runs, split, SYNTHETIC_METRICS, 3, OPTIONS)
+    b = hmm.sweep(runs, split, SYNTHETIC_METRICS, 3, OPTIONS)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_plain_arrays_reproduce_the_library_model(runs, tmp_path):
+    model = hmm.fit(runs, SYNTHETIC_METRICS, 4, OPTIONS)
+    hmm.save(model, SYNTHETIC_METRICS, tmp_path / "m.pkl", tmp_path / "m.npz")
+    params = hmm.HMMParams.load(tmp_path / "m.npz")
+    X = runs.loc[runs["run"] == 3, SYNTHETIC_METRICS].to_numpy()
+    np.testing.assert_allclose(params.log_emissions(X), model._compute_log_likelihood(X), atol=1e-8)
+    # At the last checkpoint the filtered and the smoothed posterior coincide.
+    filtered = np.exp(params.filtered_log_posteriors(X))
+    np.testing.assert_allclose(filtered[-1], model.predict_proba(X)[-1], atol=1e-8)
+
+
+def test_feature_importance_is_the_finite_difference_derivative():
+    """The appendix-A vector equals a finite difference of log p(s_t = k | z_1:t) (hmmlearn)."""
+    truth = detour_hmm()
+    # Broad, overlapping states so that the posterior is far from certain.
+    params = hmm.HMMParams(
+        truth.startprob + 0.1,
+        truth.transmat + 0.05,
+        truth.means / 3,
+        truth.covars * 2,
+        truth.metrics,
+    )
+    params = hmm.HMMParams(
+        params.startprob / params.startprob.sum(),
+        params.transmat / params.transmat.sum(axis=1, keepdims=True),
+        params.means,
+        params.covars,
+        params.metrics,
+    )
+    reference = hmm.GaussianHMM(n_components=4, covariance_type="full")
+    reference.startprob_, reference.transmat_ = params.startprob, params.transmat
+    reference.means_, reference.covars_ = params.means, params.covars
+    reference.n_features = 4
+    X = sample_runs(params, n_runs=1, length=12, seed=3)[SYNTHETIC_METRICS].to_numpy()
+    gradients = params.posterior_gradients(X)
+    h = 1e-6
+    checked = 0
+    for t in (0, 5, 11):
+        posterior = reference.predict_proba(X[: t + 1])[-1]
+        for k in range(4):
+            numeric = np.empty(4)
+            for i in range(4):
+                up, down = X[: t + 1].copy(), X[: t + 1].copy()
+                up[t, i] += h
+                down[t, i] -= h
+                numeric[i] = (
+                    np.log(reference.predict_proba(up)[-1, k])
+                    - np.log(reference.predict_proba(down)[-1, k])
+                ) / (2 * h)
+            np.testing.assert_allclose(gradients[t, k], numeric, rtol=1e-4, atol=1e-6)
+            checked += posterior[k] > 0.01
+    assert checked >= 3  # the comparison covered states with real posterior mass

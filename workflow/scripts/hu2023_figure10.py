@@ -1,0 +1,14 @@
+"""Figure 10: model-selection curves, one panel per setting (rule hu2023_figure10)."""
+
+import pandas as pd
+
+from trainmap.figures.hu2023 import Panel, model_selection
+from trainmap.jobs import job
+
+with job(snakemake) as log:  # noqa: F821
+    smk = snakemake  # noqa: F821
+    names = [p["name"] for p in smk.params.panels]
+    runs = [len(pd.read_csv(f)) for f in smk.input.splits]
+    panels = [Panel(**p, runs=r) for p, r in zip(smk.params.panels, runs, strict=True)]
+    selections = {n: pd.read_csv(f) for n, f in zip(names, smk.input.selections, strict=True)}
+    model_selection(panels, selections, smk.params.scale, smk.output[0])

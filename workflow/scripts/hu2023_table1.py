@@ -1,0 +1,18 @@
+"""Table 1: R², p-value, dissimilarity, forking per setting (rule hu2023_table1)."""
+
+import pandas as pd
+
+from trainmap.figures.hu2023 import Panel, table1
+from trainmap.jobs import job
+from trainmap.tables import write_table
+
+with job(snakemake) as log:  # noqa: F821
+    smk = snakemake  # noqa: F821
+    summaries = {
+        p["name"]: pd.read_csv(f)
+        for p, f in zip(smk.params.panels, smk.input.summaries, strict=True)
+    }
+    panels = [Panel(**p, runs=int(summaries[p["name"]]["runs"].iloc[0])) for p in smk.params.panels]
+    table = table1(panels, summaries)
+    write_table(table, smk.output.csv)
+    write_table(table, smk.output.md)

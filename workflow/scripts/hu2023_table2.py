@@ -1,0 +1,17 @@
+"""Table 2: regression coefficients per state, detours marked (rule hu2023_table2)."""
+
+import pandas as pd
+
+from trainmap.figures.hu2023 import Panel, table2, table2_markdown
+from trainmap.jobs import job
+from trainmap.tables import write_table
+
+with job(snakemake) as log:  # noqa: F821
+    smk = snakemake  # noqa: F821
+    names = [p["name"] for p in smk.params.panels]
+    coefficients = {n: pd.read_csv(f) for n, f in zip(names, smk.input.coefficients, strict=True)}
+    runs = [int(pd.read_csv(f)["runs"].iloc[0]) for f in smk.input.summaries]
+    panels = [Panel(**p, runs=r) for p, r in zip(smk.params.panels, runs, strict=True)]
+    table = table2(panels, coefficients)
+    write_table(table, smk.output.csv)
+    write_table(table2_markdown(table), smk.output.md)

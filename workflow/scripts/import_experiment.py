@@ -1,0 +1,9 @@
+"""Check a user's metric table and write it as a metrics table (rule import_experiment)."""
+
+from trainmap.analysis.experiments import import_table
+from trainmap.jobs import job
+from trainmap.tables import write_table
+
+with job(snakemake) as log:  # noqa: F821
+    smk = snakemake  # noqa: F821
+    write_table(import_table(smk.params.experiment, smk.wildcards.table_experiment), smk.output[0])
