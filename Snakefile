@@ -14,6 +14,9 @@ configfile: "config/config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
@@ -25,9 +28,10 @@ include: "workflow/rules/sandbox.smk"
 
 
 rule all:
+    default_target: True
     input:
         train_targets(),
+        analysis_targets(),
         hu2023_targets(),
         blog_targets(),
         sandbox_targets(),
-    default_target: True

@@ -3,34 +3,6 @@
 # training map, convergence regression, baselines. The user's metric tables enter
 # through import_experiment.
 
-ANALYSIS = config["analysis"]
-K_RANGE = range(1, ANALYSIS["k_max"] + 1)
-
-
-def fit_options():
-    """trainmap.analysis.hmm.FitOptions fields from the config."""
-    return {
-        key: ANALYSIS[key] for key in ("restarts", "seed", "n_iter", "tol", "min_covar")
-    }
-
-
-def metrics_of(name):
-    """The metric columns an experiment declares (None: the 14 paper metrics present)."""
-    return (analysed(name).get("columns") or {}).get("metrics")
-
-
-def analysis_targets():
-    """Per experiment: its training map, regression and baselines."""
-    return [
-        f"results/{path}"
-        for name in EXPERIMENTS
-        for path in (
-            f"maps/{name}/map.png",
-            f"regression/{name}/summary.csv",
-            f"baselines/{name}/selection.csv",
-        )
-    ]
-
 
 rule import_experiment:
     input:

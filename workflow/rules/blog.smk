@@ -2,29 +2,6 @@
 # 2025) on one run of one setting (config "blog"): loss curves, PCA of per-example
 # validation losses, the HMM of the analysis stage decoded on that run, a summary.
 
-BLOG = config.get("blog")
-BLOG_DIR = "results/blog2025"
-BLOG_FILES = [
-    "loss_curve.png",
-    "pca_loss_curve.png",
-    "pca_trajectory.parquet",
-    "pca_explained_variance.csv",
-    "pca_turn.csv",
-    "pca.html",
-    "pca.png",
-    "pca_training_curve.html",
-    "pca_training_curve.png",
-    "hmm_training_curve.html",
-    "hmm_training_curve.png",
-    "graph.png",
-    "summary.md",
-]
-
-
-def blog_targets():
-    """Every file of the blog post (nothing if the config has no ``blog`` section)."""
-    return [f"{BLOG_DIR}/{name}" for name in BLOG_FILES] if BLOG else []
-
 
 if BLOG and "convergence_threshold" not in ANALYSED.get(BLOG["setting"], {}):
     raise ValueError(

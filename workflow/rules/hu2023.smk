@@ -2,53 +2,6 @@
 # Tables 1, 2 and 4 and figures 10 and 11 have a row or panel per analysed setting or
 # experiment; each training-map figure belongs to one setting (MAP_FIGURES).
 
-HU2023 = "results/hu2023"
-CATEGORY = "Hu et al. 2023"
-
-# Paper figure -> the setting whose training map it shows. Adding a setting to the
-# config (e.g. cifar100) adds its figure.
-MAP_FIGURES = {
-    "figure2": "modular",
-    "figure3": "cifar100",
-    "figure4": "cifar100_destabilized",
-    "figure5": "modular_stabilized",
-    "figure7": "multiberts",
-    "figure8": "parities",
-    "figure9": "mnist",
-}
-HU2023_MAPS = {figure: name for figure, name in MAP_FIGURES.items() if name in ANALYSED}
-# Figure 11 needs convergence times: the names with a convergence threshold.
-CONVERGING = [name for name in ANALYSED if analysed(name).get("convergence_threshold")]
-
-
-def hu2023_targets():
-    """Every table and figure of the paper that the configured settings make."""
-    if not ANALYSED:
-        return []
-    tables = expand(f"{HU2023}/table{{n}}.{{ext}}", n=(1, 2, 4), ext=("csv", "md"))
-    maps = expand(
-        f"{HU2023}/{{figure}}{{suffix}}",
-        figure=HU2023_MAPS,
-        suffix=(".png", ".svg", "_edges.csv", "_edges.md"),
-    )
-    figures = [f"{HU2023}/figure10.png"]
-    if CONVERGING:
-        figures.append(f"{HU2023}/figure11.png")
-    return tables + maps + figures
-
-
-def per_name(pattern, names=None):
-    """One input path per analysed name (in config order)."""
-    return [
-        pattern.format(name=name) for name in (ANALYSED if names is None else names)
-    ]
-
-
-def panels(names=None):
-    """trainmap.figures.hu2023.Panel fields (less the run count) per analysed name."""
-    names = ANALYSED if names is None else names
-    return [{"name": name, "title": analysed(name)["title"]} for name in names]
-
 
 rule hu2023_table1:
     input:

@@ -2,24 +2,6 @@
 # seeds trained together as one batched model, gathered into the metrics table.
 
 
-def seed_chunks(setting):
-    """The (first, last) seeds of each training job of a setting."""
-    n, per_job = SETTINGS[setting]["seeds"], SETTINGS[setting]["seeds_per_job"]
-    return [(a, min(a + per_job, n) - 1) for a in range(0, n, per_job)]
-
-
-def chunk_tables(wildcards):
-    return [
-        f"results/runs/{wildcards.setting}/chunks/seeds_{a}-{b}.parquet"
-        for a, b in seed_chunks(wildcards.setting)
-    ]
-
-
-def train_targets():
-    """The metrics table of every configured setting."""
-    return [f"results/runs/{s}/metrics.parquet" for s in SETTINGS]
-
-
 rule train:
     output:
         "results/runs/{setting}/chunks/seeds_{first}-{last}.parquet",
