@@ -1,5 +1,374 @@
-# placeholder
+# The visual sandbox (issue 7, "A visual case study of the training dynamics in neural
+# networks"): batched training jobs under results/sandbox/runs/<job>/, figures and the
+# video under results/sandbox2025/.
+import re
+
+from trainmap.sandbox.plan import experiment_jobs, plan_jobs
+
+SANDBOX = config.get("sandbox")
+SANDBOX_JOBS = plan_jobs(SANDBOX) if SANDBOX else {}
+SANDBOX_DIR = "results/sandbox2025"
+SANDBOX_CATEGORY = "Visual sandbox (2025)"
+# Figures 1-4: final frames of the best, 2nd, ... run of `base`; 10, 11: the best transfer
+# run at the start (p = 2 weights, p = 3 data) and at the end of fine-tuning.
+SANDBOX_FRAMES = {
+    "1": ("base", 0, None, "Figure 1: best run"),
+    "2": ("base", 1, None, "Figure 2: 2nd best run"),
+    "3": ("base", 2, None, "Figure 3: 3rd best run"),
+    "4": ("base", 3, None, "Figure 4: 4th best run"),
+    "10": (
+        "transfer",
+        0,
+        0,
+        "Figure 10: p=2 circuit with a 3rd token, before fine-tuning",
+    ),
+    "11": ("transfer", 0, None, "Figure 11: after fine-tuning on p=3"),
+}
+SANDBOX_ABLATIONS = ("batch_size", "lr", "mlp_discount", "hidden")
+# Gradient-norm figures: experiment and what it shows.
+SANDBOX_GRADNORMS = {
+    "15": ("fullbatch", "full batch, d=2"),
+    "16": ("base", "mini-batch, d=2"),
+    "18": ("fullbatch_d3", "full batch, d=3"),
+    "19": ("minibatch_d3", "mini-batch, d=3"),
+}
+
+
+def sandbox_files(experiment, kind):
+    """``log.parquet`` or ``weights.npz`` of every job of an experiment."""
+    jobs = experiment_jobs(SANDBOX_JOBS, experiment)
+    return [f"results/sandbox/runs/{j}/{kind}" for j in jobs]
+
+
+def sandbox_width_files(kind):
+    """Files of the `width` experiment by d (figure 20)."""
+    jobs = experiment_jobs(SANDBOX_JOBS, "width")
+    return {
+        d: [f"results/sandbox/runs/{j}/{kind}" for j in jobs if SANDBOX_JOBS[j].d == d]
+        for d in sorted({SANDBOX_JOBS[j].d for j in jobs})
+    }
 
 
 def sandbox_targets():
-    return []
+    """Every sandbox figure and the video."""
+    if not SANDBOX:
+        return []
+    figures = [*SANDBOX_FRAMES, "5", "6", "7", "8", "9", "12", "13", "14"]
+    figures += [*SANDBOX_GRADNORMS, "17", "20"]
+    video = f"{SANDBOX_DIR}/video.{SANDBOX['video']['format']}"
+    return [f"{SANDBOX_DIR}/figure{n}.png" for n in figures] + [video]
+
+
+wildcard_constraints:
+    job="|".join(re.escape(j) for j in SANDBOX_JOBS) or "(?!)",
+    frame="|".join(SANDBOX_FRAMES),
+    ablation_figure="6|7",
+    spike_figure="12|13|14",
+    gradnorm_figure="|".join(SANDBOX_GRADNORMS),
+
+
+def sandbox_init_weights(wildcards):
+    source = SANDBOX_JOBS[wildcards.job].init_from
+    return sandbox_files(source, "weights.npz") if source else []
+
+
+rule sandbox_train:
+    input:
+        init_from=sandbox_init_weights,
+    output:
+        log="results/sandbox/runs/{job}/log.parquet",
+        weights="results/sandbox/runs/{job}/weights.npz",
+    log:
+        "logs/sandbox/train/{job}.log",
+    benchmark:
+        "results/benchmarks/sandbox/train/{job}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    params:
+        spec=lambda wc: SANDBOX_JOBS[wc.job],
+        device=config["device"],
+        # Not an output: Snakemake must not delete it when the job is killed.
+        resume="results/sandbox/runs/{job}/resume.pt",
+    script:
+        "../scripts/sandbox_train.py"
+
+
+rule sandbox_frame:
+    input:
+        logs=lambda wc: sandbox_files(SANDBOX_FRAMES[wc.frame][0], "log.parquet"),
+        weights=lambda wc: sandbox_files(SANDBOX_FRAMES[wc.frame][0], "weights.npz"),
+    output:
+        report(
+            f"{SANDBOX_DIR}/figure{{frame}}.png",
+            caption="../report/sandbox2025_frames.rst",
+            category=SANDBOX_CATEGORY,
+        ),
+    log:
+        "logs/sandbox/figure{frame}.log",
+    benchmark:
+        "results/benchmarks/sandbox/figure{frame}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        rank=lambda wc: SANDBOX_FRAMES[wc.frame][1],
+        epoch=lambda wc: SANDBOX_FRAMES[wc.frame][2],
+        what=lambda wc: SANDBOX_FRAMES[wc.frame][3],
+        scale=config["scale"],
+    script:
+        "../scripts/sandbox_frame.py"
+
+
+rule sandbox_video:
+    input:
+        logs=lambda wc: sandbox_files(SANDBOX["video"]["experiment"], "log.parquet"),
+        weights=lambda wc: sandbox_files(SANDBOX["video"]["experiment"], "weights.npz"),
+    output:
+        report(
+            f"{SANDBOX_DIR}/video.{{format}}",
+            caption="../report/sandbox2025_video.rst",
+            category=SANDBOX_CATEGORY,
+        ),
+    log:
+        "logs/sandbox/video_{format}.log",
+    benchmark:
+        "results/benchmarks/sandbox/video_{format}.tsv"
+    wildcard_constraints:
+        format="mp4|gif",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        video=SANDBOX["video"] if SANDBOX else {},
+        scale=config["scale"],
+    script:
+        "../scripts/sandbox_video.py"
+
+
+rule sandbox_figure5:
+    input:
+        logs=sandbox_files("base", "log.parquet"),
+        weights=sandbox_files("base", "weights.npz"),
+    output:
+        report(
+            f"{SANDBOX_DIR}/figure5.png",
+            caption="../report/sandbox2025_figure5.rst",
+            category=SANDBOX_CATEGORY,
+        ),
+    log:
+        "logs/sandbox/figure5.log",
+    benchmark:
+        "results/benchmarks/sandbox/figure5.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        drops=SANDBOX["drops"] if SANDBOX else {},
+        scale=config["scale"],
+    script:
+        "../scripts/sandbox_figure5.py"
+
+
+rule sandbox_ablation:
+    input:
+        **{
+            key: sandbox_files(f"ablation_{key}", "log.parquet")
+            for key in SANDBOX_ABLATIONS
+        },
+    output:
+        report(
+            f"{SANDBOX_DIR}/figure{{ablation_figure}}.png",
+            caption="../report/sandbox2025_ablation.rst",
+            category=SANDBOX_CATEGORY,
+        ),
+    log:
+        "logs/sandbox/figure{ablation_figure}.log",
+    benchmark:
+        "results/benchmarks/sandbox/figure{ablation_figure}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        hyperparameters=SANDBOX_ABLATIONS,
+        scale=config["scale"],
+    script:
+        "../scripts/sandbox_ablation.py"
+
+
+rule sandbox_figure8:
+    input:
+        logs=sandbox_files("base", "log.parquet"),
+        weights=sandbox_files("base", "weights.npz"),
+    output:
+        report(
+            f"{SANDBOX_DIR}/figure8.png",
+            caption="../report/sandbox2025_figure8.rst",
+            category=SANDBOX_CATEGORY,
+        ),
+    log:
+        "logs/sandbox/figure8.log",
+    benchmark:
+        "results/benchmarks/sandbox/figure8.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        scale=config["scale"],
+    script:
+        "../scripts/sandbox_figure8.py"
+
+
+rule sandbox_figure9:
+    input:
+        transfer=sandbox_files("transfer", "log.parquet"),
+        scratch=sandbox_files("scratch_p3", "log.parquet"),
+    output:
+        report(
+            f"{SANDBOX_DIR}/figure9.png",
+            caption="../report/sandbox2025_figure9.rst",
+            category=SANDBOX_CATEGORY,
+        ),
+    log:
+        "logs/sandbox/figure9.log",
+    benchmark:
+        "results/benchmarks/sandbox/figure9.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        scale=config["scale"],
+    script:
+        "../scripts/sandbox_figure9.py"
+
+
+rule sandbox_spikes:
+    input:
+        logs=sandbox_files("base", "log.parquet"),
+        weights=sandbox_files("base", "weights.npz"),
+    output:
+        report(
+            f"{SANDBOX_DIR}/figure{{spike_figure}}.png",
+            caption="../report/sandbox2025_spikes.rst",
+            category=SANDBOX_CATEGORY,
+        ),
+    log:
+        "logs/sandbox/figure{spike_figure}.log",
+    benchmark:
+        "results/benchmarks/sandbox/figure{spike_figure}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        spikes=SANDBOX["spikes"] if SANDBOX else {},
+        scale=config["scale"],
+    script:
+        "../scripts/sandbox_spikes.py"
+
+
+rule sandbox_gradnorms:
+    input:
+        lambda wc: sandbox_files(
+            SANDBOX_GRADNORMS[wc.gradnorm_figure][0], "log.parquet"
+        ),
+    output:
+        report(
+            f"{SANDBOX_DIR}/figure{{gradnorm_figure}}.png",
+            caption="../report/sandbox2025_gradnorms.rst",
+            category=SANDBOX_CATEGORY,
+        ),
+    log:
+        "logs/sandbox/figure{gradnorm_figure}.log",
+    benchmark:
+        "results/benchmarks/sandbox/figure{gradnorm_figure}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        batch=lambda wc: SANDBOX_GRADNORMS[wc.gradnorm_figure][1],
+        scale=config["scale"],
+    script:
+        "../scripts/sandbox_gradnorms.py"
+
+
+rule sandbox_sparsity17:
+    input:
+        logs=sandbox_files("base", "log.parquet"),
+        weights=sandbox_files("base", "weights.npz"),
+    output:
+        report(
+            f"{SANDBOX_DIR}/figure17.png",
+            caption="../report/sandbox2025_sparsity.rst",
+            category=SANDBOX_CATEGORY,
+        ),
+    log:
+        "logs/sandbox/figure17.log",
+    benchmark:
+        "results/benchmarks/sandbox/figure17.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        by_d=False,
+        sandbox=SANDBOX,
+        scale=config["scale"],
+    script:
+        "../scripts/sandbox_sparsity.py"
+
+
+rule sandbox_sparsity20:
+    input:
+        logs=sandbox_files("width", "log.parquet"),
+        weights=sandbox_files("width", "weights.npz"),
+    output:
+        report(
+            f"{SANDBOX_DIR}/figure20.png",
+            caption="../report/sandbox2025_sparsity.rst",
+            category=SANDBOX_CATEGORY,
+        ),
+    log:
+        "logs/sandbox/figure20.log",
+    benchmark:
+        "results/benchmarks/sandbox/figure20.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        by_d=True,
+        sandbox=SANDBOX,
+        scale=config["scale"],
+    script:
+        "../scripts/sandbox_sparsity.py"

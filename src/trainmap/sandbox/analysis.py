@@ -1,0 +1,97 @@
+"""Loss drops, loss spikes, activation sparsity and ablation summaries (numpy/pandas only).
+
+The rules, stated once here and in the figure captions:
+
+* **Loss drop**: smooth log(train loss) with a centred moving average of ``window``
+  epochs; the per-epoch decrease rate is r_t = -(s_t - s_{t-1}). A drop is a maximal run
+  of epochs with r_t > ``min_rate`` over which s falls by at least ``min_depth`` in all;
+  it starts at the run's first epoch - 1 and ends at its last epoch.
+* **Loss spike**: epoch t with train loss >= ``ratio`` x the minimum over the previous
+  ``window`` epochs and at least ``min_jump`` above it. Consecutive spike epochs form
+  one spike; its *peak* is the largest loss, *before* is the epoch just before the rise.
+* **Activation sparsity** at epsilon: share of MLP activations with |a| < epsilon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from trainmap.errors import TrainmapError
+
+
+@dataclass(frozen=True)
+class Event:
+    """An interval of epochs: a loss drop (start, end) or a spike (before, peak)."""
+
+    start: int
+    end: int
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) indices of maximal runs of True in ``mask``."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1, strict=True))
+
+
+def loss_drops(
+    loss: np.ndarray, window: int = 5, min_rate: float = 0.01, min_depth: float = 0.2
+) -> list[Event]:
+    """The loss drops of one curve (``loss[e]`` = train loss after epoch e)."""
+    loss = np.asarray(loss, dtype=float)
+    if loss.ndim != 1 or len(loss) < 3:
+        raise TrainmapError("sandbox loss_drops: need a 1-D loss curve of at least 3 epochs")
+    if not np.all(np.isfinite(loss)):
+        return []
+    logs = np.log(np.maximum(loss, 1e-12))
+    pad = window // 2
+    padded = np.pad(logs, pad, mode="edge")
+    smooth = np.convolve(padded, np.ones(window) / window, mode="valid")[: len(loss)]
+    rate = -np.diff(smooth)
+    return [
+        Event(int(a), int(b) + 1)
+        for a, b in _runs(rate > min_rate)
+        if smooth[a] - smooth[b + 1] >= min_depth
+    ]
+
+
+def loss_spikes(
+    loss: np.ndarray, window: int = 10, ratio: float = 2.0, min_jump: float = 0.05
+) -> list[Event]:
+    """The loss spikes of one curve: ``Event(before, peak)`` per spike."""
+    loss = np.asarray(loss, dtype=float)
+    finite = np.where(np.isfinite(loss), loss, np.inf)
+    floor = np.array(
+        [finite[max(0, t - window) : t].min() if t else np.inf for t in range(len(loss))]
+    )
+    spiking = (finite >= ratio * floor) & (finite - floor >= min_jump) & np.isfinite(finite)
+    events = []
+    for first, last in _runs(spiking):
+        peak = first + int(np.argmax(finite[first : last + 1]))
+        events.append(Event(max(first - 1, 0), peak))
+    return events
+
+
+def activation_sparsity(activations: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    """Share of entries of ``activations`` with |a| < eps, for each eps."""
+    magnitudes = np.sort(np.abs(np.asarray(activations, dtype=float)).ravel())
+    return np.searchsorted(magnitudes, np.asarray(eps, dtype=float), side="left") / magnitudes.size
+
+
+def final_rows(log: pd.DataFrame) -> pd.DataFrame:
+    """The last logged epoch of every run."""
+    return log[log["epoch"] == log["epoch"].max()]
+
+
+def grid_summary(log: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Final test accuracy against hyperparameter ``key``: per value the mean, std over
+    seeds, number of runs, and the accuracy of the lowest seed (the one-seed curve)."""
+    if key not in log:
+        raise TrainmapError(f"sandbox grid_summary: log has no column {key!r}")
+    last = final_rows(log)
+    first_seed = last["seed"].min()
+    out = last.groupby(key)["test_acc"].agg(mean="mean", std="std", runs="count")
+    out["one_seed"] = last[last["seed"] == first_seed].groupby(key)["test_acc"].mean()
+    return out.reset_index()

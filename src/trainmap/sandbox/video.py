@@ -1,0 +1,56 @@
+"""A video of one run's training: one 16-panel frame per saved epoch (or every n-th)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+
+from trainmap.errors import TrainmapError
+from trainmap.sandbox.figures import describe, ranked_runs, read_logs, task_of
+from trainmap.sandbox.frames import FrameRenderer, member_params
+from trainmap.sandbox.trainer import load_snapshots
+
+log = logging.getLogger("trainmap.sandbox")
+
+
+def video_of_run(
+    logs: Sequence[str | Path],
+    weights: Sequence[str | Path],
+    output: str | Path,
+    rank: int = 0,
+    every: int = 1,
+    fps: int = 8,
+    scale: str = "",
+    dpi: int = 50,
+) -> int:
+    """Render every ``every``-th saved epoch (and the last) of the ``rank``-th best run
+    and write a video.
+
+    The format follows the suffix of ``output``: ``.mp4`` (H.264 through
+    imageio-ffmpeg) or ``.gif`` (the fallback without ffmpeg). Returns the number of
+    frames.
+    """
+    suffix = Path(output).suffix
+    if suffix not in (".mp4", ".gif"):
+        raise TrainmapError(f"sandbox.video.format: {suffix!r} is not mp4 or gif")
+    table, snapshots = read_logs(logs), load_snapshots(weights)
+    run = ranked_runs(table)[rank]
+    history = table[table["run"] == run]
+    seed = int(history["seed"].iloc[0])
+    label = f"Training video — seed {seed}; {describe(history, scale, 1)}"
+    saved = [int(e) for e in snapshots["epochs"]]
+    epochs = saved[::every] + ([saved[-1]] if (len(saved) - 1) % every else [])
+    renderer = FrameRenderer(task_of(table), history, label, dpi=dpi, annotate=False)
+    options = {"fps": fps, "macro_block_size": 1} if suffix == ".mp4" else {"duration": 1 / fps}
+    with imageio.get_writer(output, **options) as writer:
+        for i, epoch in enumerate(epochs):
+            figure = renderer.draw(member_params(snapshots, epoch, run), epoch)
+            figure.canvas.draw()
+            writer.append_data(np.asarray(figure.canvas.buffer_rgba())[..., :3])
+            if i % 10 == 0:
+                log.info("video frame %d/%d (epoch %d)", i + 1, len(epochs), epoch)
+    return len(epochs)

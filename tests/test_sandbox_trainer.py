@@ -1,0 +1,121 @@
+"""The batched trainer: its Adam equals torch's, a member trains as it would alone,
+a killed job resumes to the same result."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from trainmap.sandbox.model import MLP_PARAMS, Sandbox, Shape
+from trainmap.sandbox.plan import JobSpec, plan_jobs
+from trainmap.sandbox.trainer import BatchedAdam, Trainer, train_job
+
+SMALL = {"n": 128, "n_test": 64, "hidden": 6, "batch_size": 32, "epochs": 3}
+
+
+def spec(seeds, lr, discount, **kw):
+    options = {**SMALL, **kw}
+    return JobSpec(seeds=tuple(seeds), lr=tuple(lr), mlp_discount=tuple(discount), **options)
+
+
+@pytest.mark.parametrize(("lr", "discount"), [(3e-3, 1.0), (1e-2, 10.0)])
+def test_batched_adam_equals_torch_adam_for_one_member(lr, discount):
+    torch.manual_seed(0)
+    model = Sandbox(Shape(hidden=4), [0])
+    reference = Sandbox(Shape(hidden=4), [0])
+    params = dict(model.named_parameters())
+    rates = torch.tensor([lr]), torch.tensor([lr / discount])
+    ours = BatchedAdam(params, {n: rates[n in MLP_PARAMS] for n in params})
+    groups = [
+        {"params": [p for n, p in reference.named_parameters() if n not in MLP_PARAMS], "lr": lr},
+        {"params": [p for n, p in reference.named_parameters() if n in MLP_PARAMS]},
+    ]
+    groups[1]["lr"] = lr / discount
+    theirs = torch.optim.Adam(groups, betas=(0.9, 0.999), eps=1e-8)
+    x = torch.randint(0, 2, (1, 16, 12))
+    y = x[..., :5].sum(-1) % 2
+    for _ in range(20):
+        for m, opt in ((model, ours), (reference, theirs)):
+            for p in m.parameters():
+                p.grad = None
+            torch.nn.functional.cross_entropy(m(x, 2)[0], y[0]).backward()
+            opt.step()
+    expected = dict(reference.named_parameters())
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p, expected[name], rtol=1e-5, atol=1e-6)
+
+
+def test_member_in_a_batch_equals_the_run_alone():
+    batch = Trainer(spec([0, 1, 2], [3e-3, 1e-2, 3e-3], [1.0, 10.0, 1.0]), "cpu")
+    batch.fit()
+    alone = Trainer(spec([1], [1e-2], [10.0]), "cpu")
+    alone.fit()
+    columns = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "grad_mlp"]
+    got = batch.history().query("member == 1")[columns].reset_index(drop=True)
+    want = alone.history()[columns]
+    pd.testing.assert_frame_equal(got, want, rtol=1e-5, atol=1e-6)
+    for name, value in alone.model.member_state(0).items():
+        torch.testing.assert_close(batch.model.member_state(1)[name], value, rtol=1e-5, atol=1e-6)
+    # The members really differ: another lr gives another trajectory.
+    other = batch.history().query("member == 0")["train_loss"].to_numpy()
+    assert not np.allclose(other, want["train_loss"].to_numpy())
+
+
+def test_killed_job_resumes_to_the_same_result(tmp_path, monkeypatch):
+    job = spec([0, 1], [3e-3, 3e-3], [1.0, 1.0], epochs=4, snapshot_every=1)
+    full = Trainer(job, "cpu")
+    full.fit()
+
+    state = tmp_path / "resume.pt"
+    killed = Trainer(job, "cpu")
+    calls = {"n": 0}
+    original = Trainer.train_epoch
+
+    def dies_in_epoch_three(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", dies_in_epoch_three)
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit(state, save_every_s=0.0)
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    assert state.exists()
+
+    train_job(job, tmp_path / "log.parquet", tmp_path / "w.npz", "cpu", state_path=state)
+    assert not state.exists()
+    resumed = pd.read_parquet(tmp_path / "log.parquet")
+    pd.testing.assert_frame_equal(resumed, full.history())
+    weights = np.load(tmp_path / "w.npz")
+    assert weights["epochs"].tolist() == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(weights["token"][-1], full.model.token.detach().numpy())
+
+
+def test_log_has_one_row_per_member_and_epoch_and_marks_divergence():
+    trainer = Trainer(spec([0, 1], [3e-3, 1e6], [1.0, 1.0], epochs=3), "cpu")
+    trainer.fit()
+    log = trainer.history()
+    assert len(log) == 2 * 4 and set(log.epoch) == {0, 1, 2, 3}
+    assert log["overlap"].between(0, 1).all()
+    assert not log.query("member == 0")["diverged"].any()
+    grads = log.query("epoch > 0")[["grad_token", "grad_position", "grad_attention", "grad_mlp"]]
+    assert np.isfinite(grads.query("index < 4").to_numpy()).all()
+
+
+def test_plan_batches_member_keys_and_splits_shape_keys():
+    sandbox = {
+        "defaults": {"lr": 3e-3, "mlp_discount": 1.0, "seeds": 3, "epochs": 5},
+        "experiments": {
+            "a": {"grid": {"lr": [1e-3, 1e-2], "batch_size": [16, 64]}},
+            "b": {"init_from": "a", "p": 3, "seeds_per_job": 2},
+        },
+    }
+    jobs = plan_jobs(sandbox)
+    assert sorted(jobs) == ["a.batch_size-16", "a.batch_size-64", "b.s0-1", "b.s2-2"]
+    a16 = jobs["a.batch_size-16"]
+    assert a16.batch_size == 16 and len(a16.seeds) == 6
+    assert sorted(set(zip(a16.seeds, a16.lr, strict=True))) == [
+        (s, lr) for s in range(3) for lr in (1e-3, 1e-2)
+    ]
+    assert jobs["b.s2-2"].seeds == (2,) and jobs["b.s0-1"].init_from == "a"

@@ -1,0 +1,16 @@
+"""Figures 17 and 20: activation sparsity of final models (rules sandbox_sparsity17/20)."""
+
+from trainmap.jobs import job
+from trainmap.sandbox.figures import sparsity_figure
+
+with job(snakemake) as log:  # noqa: F821
+    sandbox = snakemake.params.sandbox  # noqa: F821
+    sparsity_figure(
+        snakemake.input.logs,  # noqa: F821
+        snakemake.input.weights,  # noqa: F821
+        snakemake.output[0],  # noqa: F821
+        scale=snakemake.params.scale,  # noqa: F821
+        threshold=sandbox["success_threshold"],
+        eps_range=tuple(sandbox["sparsity_eps"]),
+        by_d=snakemake.params.by_d,  # noqa: F821
+    )
