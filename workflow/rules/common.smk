@@ -155,3 +155,76 @@ BLOG_FILES = [
 def blog_targets():
     """Every file of the blog post (nothing if the config has no ``blog`` section)."""
     return [f"{BLOG_DIR}/{name}" for name in BLOG_FILES] if BLOG else []
+
+
+# ---- sandbox.smk ----
+
+import re
+
+from trainmap.sandbox.plan import experiment_jobs, plan_jobs
+
+SANDBOX = config.get("sandbox")
+SANDBOX_JOBS = plan_jobs(SANDBOX) if SANDBOX else {}
+SANDBOX_DIR = "results/sandbox2025"
+SANDBOX_CATEGORY = "Visual sandbox (2025)"
+# Figures 1-4: final frames of the best, 2nd, ... run of `base`; 10, 11: the best transfer
+# run at the start (p = 2 weights, p = 3 data) and at the end of fine-tuning.
+SANDBOX_FRAMES = {
+    "1": ("base", 0, None, "Figure 1: best run"),
+    "2": ("base", 1, None, "Figure 2: 2nd best run"),
+    "3": ("base", 2, None, "Figure 3: 3rd best run"),
+    "4": ("base", 3, None, "Figure 4: 4th best run"),
+    "10": (
+        "transfer",
+        0,
+        0,
+        "Figure 10: p=2 circuit with a 3rd token, before fine-tuning",
+    ),
+    "11": ("transfer", 0, None, "Figure 11: after fine-tuning on p=3"),
+}
+SANDBOX_ABLATIONS = ("batch_size", "lr", "mlp_discount", "hidden")
+# Gradient-norm figures: experiment and what it shows.
+SANDBOX_GRADNORMS = {
+    "15": ("fullbatch", "full batch, d=2"),
+    "16": ("base", "mini-batch, d=2"),
+    "18": ("fullbatch_d3", "full batch, d=3"),
+    "19": ("minibatch_d3", "mini-batch, d=3"),
+}
+
+
+def sandbox_files(experiment, kind):
+    """``log.parquet`` or ``weights.npz`` of every job of an experiment."""
+    jobs = experiment_jobs(SANDBOX_JOBS, experiment)
+    return [f"results/sandbox/runs/{j}/{kind}" for j in jobs]
+
+
+def sandbox_width_files(kind):
+    """Files of the `width` experiment by d (figure 20)."""
+    jobs = experiment_jobs(SANDBOX_JOBS, "width")
+    return {
+        d: [f"results/sandbox/runs/{j}/{kind}" for j in jobs if SANDBOX_JOBS[j].d == d]
+        for d in sorted({SANDBOX_JOBS[j].d for j in jobs})
+    }
+
+
+def sandbox_targets():
+    """Every sandbox figure and the video."""
+    if not SANDBOX:
+        return []
+    figures = [*SANDBOX_FRAMES, "5", "6", "7", "8", "9", "12", "13", "14"]
+    figures += [*SANDBOX_GRADNORMS, "17", "20"]
+    video = f"{SANDBOX_DIR}/video.{SANDBOX['video']['format']}"
+    return [f"{SANDBOX_DIR}/figure{n}.png" for n in figures] + [video]
+
+
+wildcard_constraints:
+    job="|".join(re.escape(j) for j in SANDBOX_JOBS) or "(?!)",
+    frame="|".join(SANDBOX_FRAMES),
+    ablation_figure="6|7",
+    spike_figure="12|13|14",
+    gradnorm_figure="|".join(SANDBOX_GRADNORMS),
+
+
+def sandbox_init_weights(wildcards):
+    source = SANDBOX_JOBS[wildcards.job].init_from
+    return sandbox_files(source, "weights.npz") if source else []
