@@ -34,9 +34,20 @@ def test_bic_counts_every_free_parameter():
     # k - 1 start, k (k - 1) transition, k d mean, k d (d + 1) / 2 covariance parameters.
     assert hmm.n_parameters(1, 1) == 2
     assert hmm.n_parameters(3, 2) == 2 + 6 + 6 + 9
+    # Diagonal covariances: k d of them.
+    assert hmm.n_parameters(3, 2, "diag") == 2 + 6 + 6 + 6
     aic, bic = hmm.information_criteria(-100.0, 10, 1000)
     assert aic == pytest.approx(220.0)
     assert bic == pytest.approx(200 + 10 * np.log(1000))
+
+
+def test_diagonal_states_decode_the_truth(runs):
+    options = hmm.FitOptions(restarts=2, seed=0, n_iter=60, tol=1e-2, covariance_type="diag")
+    model = hmm.fit(runs, SYNTHETIC_METRICS, 4, options)
+    assert model.covariance_type == "diag"
+    states = hmm.decode(model, runs, SYNTHETIC_METRICS)
+    assert adjusted_rand_score(runs["state"], states["state"]) >= 0.9
+    assert (states.groupby("run")["state"].first() == 0).all()
 
 
 def test_restarts_are_seeded(runs):

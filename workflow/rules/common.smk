@@ -59,7 +59,8 @@ K_RANGE = range(1, ANALYSIS["k_max"] + 1)
 def fit_options():
     """trainmap.analysis.hmm.FitOptions fields from the config."""
     return {
-        key: ANALYSIS[key] for key in ("restarts", "seed", "n_iter", "tol", "min_covar")
+        key: ANALYSIS[key]
+        for key in ("restarts", "seed", "n_iter", "tol", "min_covar", "covariance_type")
     }
 
 

@@ -37,6 +37,9 @@ class FitOptions:
     n_iter: int = 100
     tol: float = 1e-2
     min_covar: float = 1e-3
+    #: ``full`` (the paper) or ``diag``: with few runs, full covariances fitted on the
+    #: fit runs overfit and held-out BIC falls to one state (config/README.md).
+    covariance_type: str = "full"
 
 
 def sequences(
@@ -50,13 +53,14 @@ def sequences(
     return zscores[metrics].to_numpy(dtype=float), lengths
 
 
-def n_parameters(k: int, d: int) -> int:
-    """Free parameters of a k-state full-covariance Gaussian HMM over d features.
+def n_parameters(k: int, d: int, covariance_type: str = "full") -> int:
+    """Free parameters of a k-state Gaussian HMM over d features.
 
     Start probabilities (k - 1), transition rows (k (k - 1)), means (k d) and
-    symmetric covariances (k d (d + 1) / 2).
+    covariances: symmetric (k d (d + 1) / 2) for ``full``, diagonal (k d) for ``diag``.
     """
-    return (k - 1) + k * (k - 1) + k * d + k * d * (d + 1) // 2
+    covariances = k * d * (d + 1) // 2 if covariance_type == "full" else k * d
+    return (k - 1) + k * (k - 1) + k * d + covariances
 
 
 def information_criteria(loglik: float, n_params: int, n_obs: int) -> tuple[float, float]:
@@ -75,7 +79,7 @@ def fit_restart(
     """One seeded Baum-Welch fit; ``None`` (with a warning) if it breaks down numerically."""
     model = GaussianHMM(
         n_components=k,
-        covariance_type="full",
+        covariance_type=options.covariance_type,
         n_iter=options.n_iter,
         tol=options.tol,
         min_covar=options.min_covar,
@@ -110,7 +114,7 @@ def sweep(
     held_runs = split.loc[split["split"] == "held_out", RUN]
     X, lengths = sequences(zscores, metrics, fit_runs)
     X_held, lengths_held = sequences(zscores, metrics, held_runs)
-    p = n_parameters(k, len(metrics))
+    p = n_parameters(k, len(metrics), options.covariance_type)
     rows = []
     for restart in range(options.restarts):
         model = fit_restart(X, lengths, k, restart, options)
@@ -217,7 +221,9 @@ def relabel_by_first_visit(model: GaussianHMM, X: np.ndarray, lengths: np.ndarra
     model.startprob_ = model.startprob_[order]
     model.transmat_ = model.transmat_[np.ix_(order, order)]
     model.means_ = model.means_[order]
-    model.covars_ = model.covars_[order]
+    covars = model.covars_[order]  # (k, d, d) whatever the covariance type
+    full = model.covariance_type == "full"
+    model.covars_ = covars if full else np.diagonal(covars, axis1=1, axis2=2)
     return model
 
 
