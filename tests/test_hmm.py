@@ -109,3 +109,22 @@ def test_feature_importance_is_the_finite_difference_derivative():
             np.testing.assert_allclose(gradients[t, k], numeric, rtol=1e-4, atol=1e-6)
             checked += posterior[k] > 0.01
     assert checked >= 3  # the comparison covered states with real posterior mass
+
+
+def test_a_restart_left_with_an_empty_state_is_dropped_not_fatal(runs, monkeypatch):
+    # EM can leave a state with no observations: hmmlearn then holds NaN parameters
+    # and raises in score(); the sweep must record the restart as failed and go on.
+    fit = hmm.GaussianHMM.fit
+
+    def fit_then_empty_a_state(model, X, lengths=None):
+        fit(model, X, lengths)
+        if model.random_state == hmm.restart_seed(0, 3, 0):
+            model.startprob_ = np.full(model.n_components, np.nan)
+        return model
+
+    monkeypatch.setattr(hmm.GaussianHMM, "fit", fit_then_empty_a_state)
+    split = normalize.split_runs(runs["run"].unique(), 0.2, seed=0)
+    table = hmm.sweep(runs, split, SYNTHETIC_METRICS, 3, OPTIONS)
+    assert not table["converged"].iloc[0]
+    assert np.isnan(table["heldout_bic"].iloc[0])
+    assert np.isfinite(table["heldout_bic"].iloc[1])

@@ -90,6 +90,11 @@ def fit_restart(
     except (ValueError, np.linalg.LinAlgError) as error:
         log.warning("k=%d restart %d failed: %s", k, restart, error)
         return None
+    parameters = (model.startprob_, model.transmat_, model.means_, model.covars_)
+    if not all(np.isfinite(p).all() for p in parameters):
+        # A state that lost every observation during EM gets NaN parameters.
+        log.warning("k=%d restart %d failed: a state was left with no observations", k, restart)
+        return None
     return model
 
 
