@@ -22,6 +22,12 @@ localrules:
 rule download_data:
     log:
         "logs/data/download_data.log",
+    benchmark:
+        "results/benchmarks/data/download_data.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
     conda:
         "../../envs/torch.yaml"
     params:

@@ -130,7 +130,7 @@ rule sandbox_ablation:
     benchmark:
         "results/benchmarks/sandbox/figure{ablation_figure}.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -183,7 +183,7 @@ rule sandbox_figure9:
     benchmark:
         "results/benchmarks/sandbox/figure9.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -237,7 +237,7 @@ rule sandbox_gradnorms:
     benchmark:
         "results/benchmarks/sandbox/figure{gradnorm_figure}.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=2000,
