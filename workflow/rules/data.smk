@@ -24,12 +24,12 @@ rule download_data:
         "logs/data/download_data.log",
     benchmark:
         "results/benchmarks/data/download_data.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=120,
-    conda:
-        "../../envs/torch.yaml"
     params:
         downloads=DOWNLOADS,
     script:
