@@ -49,19 +49,12 @@ def kmeans_sweep(
             kmeans_loglik(X, kmeans.cluster_centers_, variance),
             kmeans_loglik(X_held, kmeans.cluster_centers_, variance),
         )
-        train_aic, train_bic = hmm.information_criteria(train, p, len(X))
-        held_aic, held_bic = hmm.information_criteria(held, p, len(X_held))
         rows.append(
             {
                 "k": k,
                 "restart": 0,
                 "n_params": p,
-                "train_loglik": train,
-                "heldout_loglik": held,
-                "train_aic": train_aic,
-                "train_bic": train_bic,
-                "heldout_aic": held_aic,
-                "heldout_bic": held_bic,
+                **hmm.scores(train, held, p, len(X), len(X_held)),
                 "converged": kmeans.n_iter_ < kmeans.max_iter,
                 "iterations": kmeans.n_iter_,
             }

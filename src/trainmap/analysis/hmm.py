@@ -68,6 +68,20 @@ def information_criteria(loglik: float, n_params: int, n_obs: int) -> tuple[floa
     return -2 * loglik + 2 * n_params, -2 * loglik + n_params * np.log(n_obs)
 
 
+def scores(train: float, held: float, n_params: int, n_train: int, n_held: int) -> dict:
+    """A sweep-table row's scores: train and held-out log-likelihood, AIC and BIC."""
+    train_aic, train_bic = information_criteria(train, n_params, n_train)
+    held_aic, held_bic = information_criteria(held, n_params, n_held)
+    return {
+        "train_loglik": train,
+        "heldout_loglik": held,
+        "train_aic": train_aic,
+        "train_bic": train_bic,
+        "heldout_aic": held_aic,
+        "heldout_bic": held_bic,
+    }
+
+
 def restart_seed(seed: int, k: int, restart: int) -> int:
     """The ``random_state`` of one restart, derived from the analysis seed."""
     return int(np.random.SeedSequence([seed, k, restart]).generate_state(1)[0])
@@ -129,17 +143,10 @@ def sweep(
             continue
         train = model.score(X, lengths)
         held = model.score(X_held, lengths_held)
-        train_aic, train_bic = information_criteria(train, p, len(X))
-        held_aic, held_bic = information_criteria(held, p, len(X_held))
         rows.append(
             {
                 **row,
-                "train_loglik": train,
-                "heldout_loglik": held,
-                "train_aic": train_aic,
-                "train_bic": train_bic,
-                "heldout_aic": held_aic,
-                "heldout_bic": held_bic,
+                **scores(train, held, p, len(X), len(X_held)),
                 "converged": converged(model),
                 "iterations": int(model.monitor_.iter),
             }
@@ -150,8 +157,8 @@ def sweep(
             restart,
             train,
             held,
-            held_bic,
-            converged(model),
+            rows[-1]["heldout_bic"],
+            rows[-1]["converged"],
         )
     columns = [
         "k",
