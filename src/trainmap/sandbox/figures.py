@@ -28,6 +28,15 @@ from trainmap.sandbox.trainer import load_snapshots
 Paths = Sequence[str | Path]
 
 
+def _loss_panel(ax: plt.Axes, history: pd.DataFrame, marks: Sequence[float]) -> None:
+    """Train and test loss (log scale) with the given epochs marked in red."""
+    ax.plot(history.epoch, history.train_loss, label="train")
+    ax.plot(history.epoch, history.test_loss, label="test")
+    for epoch in marks:
+        ax.axvline(epoch, color="red", ls="--")
+    ax.set_yscale("log"), ax.set_xlabel("epoch"), ax.legend()
+
+
 def read_logs(paths: Paths) -> pd.DataFrame:
     """Logs of one experiment's jobs, with a global ``run`` index matching the snapshots."""
     logs = []
@@ -116,11 +125,7 @@ def figure5(logs: Paths, weights: Paths, output: str | Path, scale: str, **rules
         renderer.draw(member_params(snaps, epoch, run), epoch, axes=[ax], panels=("xi_levels",))
         ax.set_title(f"epoch {epoch}: ξ → p(y|ξ)")
     ax = axes[-1]
-    ax.plot(history.epoch, history.train_loss, label="train")
-    ax.plot(history.epoch, history.test_loss, label="test")
-    for epoch in marks:
-        ax.axvline(epoch, color="red", ls="--")
-    ax.set_yscale("log"), ax.set_xlabel("epoch"), ax.legend()
+    _loss_panel(ax, history, marks)
     ax.set_title(f"loss; red: start/end of the {len(drops)} largest drops")
     seed = int(history["seed"].iloc[0])
     fig.suptitle(f"Figure 5: two-phase learning — seed {seed}; {describe(history, scale, 1)}")
@@ -252,11 +257,7 @@ def spike_figure(
             ax.set_title(f"{'before' if i == 0 else 'peak'} (epoch {epoch})\n{ax.get_title()}")
     ax = axes[0]
     window = history[(history.epoch >= event.start - 30) & (history.epoch <= event.end + 30)]
-    ax.plot(window.epoch, window.train_loss, label="train")
-    ax.plot(window.epoch, window.test_loss, label="test")
-    for epoch in (event.start, event.end):
-        ax.axvline(epoch, color="red", ls="--")
-    ax.set_yscale("log"), ax.set_xlabel("epoch"), ax.legend()
+    _loss_panel(ax, window, (event.start, event.end))
     ax.set_title(f"train loss x{jump:.1f} ({len(spikes)} spikes in all runs)")
     seed = int(history["seed"].iloc[0])
     fig.suptitle(f"Figure {number}: loss spike — seed {seed}; {describe(history, scale, 1)}")
