@@ -294,8 +294,9 @@ class FrameRenderer:
         gx, gy = np.meshgrid(np.linspace(x0, x1, GRID), np.linspace(y0, y1, GRID))
         grid = torch.as_tensor(np.stack([gx, gy], -1).reshape(1, -1, 2), dtype=torch.float32)
         with torch.no_grad():
-            zeta = model.mlp(grid)["zeta"] if stage == "xi" else grid
-            probs = model.decode(zeta, self.task.p)["logits"][0].softmax(-1).numpy()
+            columns = grid.transpose(1, 2)
+            zeta = model.mlp(columns)["zeta"] if stage == "xi" else columns
+            probs = model.decode(zeta, self.task.p)["logits"][0].T.softmax(-1).numpy()
         ax.imshow(
             _prob_image(probs).reshape(GRID, GRID, 3),
             origin="lower",

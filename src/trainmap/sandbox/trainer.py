@@ -151,7 +151,7 @@ class Trainer:
         spec: JobSpec,
         device: str = "auto",
         init_from: list[str] | None = None,
-        eval_chunk: int = 2048,
+        eval_chunk: int = 256,
     ) -> None:
         self.spec, self.device, self.eval_chunk = spec, resolve_device(device), eval_chunk
         self.task = Task(spec.seq_len, spec.k, spec.p)
@@ -167,6 +167,10 @@ class Trainer:
         self.overlap = np.array([overlap(d[0], d[2], spec.p) for d in data])
         self.x_train, self.y_train, self.x_test, self.y_test = (
             torch.as_tensor(np.stack([d[i] for d in data]), device=self.device) for i in range(4)
+        )
+        # Sequences on the last axis (M, L, n): the layout the model computes in.
+        self.train_slots, self.test_slots = (
+            self.model.slots(x).transpose(1, 2).contiguous() for x in (self.x_train, self.x_test)
         )
         lr = torch.tensor(spec.lr, dtype=torch.float64)
         mlp_lr = lr / torch.tensor(spec.mlp_discount, dtype=torch.float64)
@@ -185,30 +189,37 @@ class Trainer:
         return self.spec.batch_size if self.spec.batch_size > 0 else self.spec.n
 
     @torch.no_grad()
-    def evaluate(self, x: Tensor, y: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Mean loss and accuracy of every member on its sequences ``x`` (M, B, L)."""
+    def evaluate(self, slots: Tensor, y: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Mean loss and accuracy of every member on its sequences ``slots`` (M, L, B).
+
+        Chunks are small so that the intermediates stay in cache: the passes are
+        memory-bound and a cache-sized chunk makes them several times faster.
+        """
         loss = torch.zeros(self.model.members, dtype=torch.float64, device=self.device)
         correct = torch.zeros_like(loss)
-        for i in range(0, x.shape[1], self.eval_chunk):
-            xb, yb = x[:, i : i + self.eval_chunk], y[:, i : i + self.eval_chunk]
-            logits = self.model(xb, self.spec.p)
-            loss += F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").sum(1).double()
-            correct += (logits.argmax(-1) == yb).sum(1).double()
-        return (loss / x.shape[1]).cpu().numpy(), (correct / x.shape[1]).cpu().numpy()
+        size = slots.shape[2]
+        for i in range(0, size, self.eval_chunk):
+            xb, yb = slots[:, :, i : i + self.eval_chunk], y[:, i : i + self.eval_chunk]
+            logits = self.model.logits(xb, self.spec.p)
+            loss += F.cross_entropy(logits, yb, reduction="none").sum(1).double()
+            # argmax over a short non-contiguous axis is slow; over the contiguous one it is not.
+            predicted = logits.transpose(1, 2).contiguous().argmax(-1)
+            correct += (predicted == yb).sum(1).double()
+        return (loss / size).cpu().numpy(), (correct / size).cpu().numpy()
 
     def train_epoch(self) -> dict[str, np.ndarray]:
         """One pass over every member's training set; mean per-layer gradient norms."""
         spec, model = self.spec, self.model
         order = np.stack([rng.permutation(spec.n) for rng in self.shuffles])
         order = torch.as_tensor(order, device=self.device)
+        slots = self.train_slots.gather(2, order[:, None].expand(-1, spec.seq_len, -1))
+        labels = self.y_train.gather(1, order)
         norms = torch.zeros(model.members, len(LAYERS), device=self.device)
         steps = 0
         for i in range(0, spec.n, self.batch_size):
-            idx = order[:, i : i + self.batch_size]
-            xb = torch.gather(self.x_train, 1, idx[..., None].expand(-1, -1, spec.seq_len))
-            yb = torch.gather(self.y_train, 1, idx)
-            logits = model(xb, spec.p)
-            loss = F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").mean(1)
+            xb, yb = slots[:, :, i : i + self.batch_size], labels[:, i : i + self.batch_size]
+            logits = model.logits(xb, spec.p)
+            loss = F.cross_entropy(logits, yb, reduction="none").mean(1)
             for param in model.parameters():
                 param.grad = None
             loss.sum().backward()
@@ -223,8 +234,8 @@ class Trainer:
     def record(self, grads: dict[str, np.ndarray] | None) -> None:
         """Log this epoch's losses/accuracies (and snapshot weights when due)."""
         spec = self.spec
-        train_loss, train_acc = self.evaluate(self.x_train, self.y_train)
-        test_loss, test_acc = self.evaluate(self.x_test, self.y_test)
+        train_loss, train_acc = self.evaluate(self.train_slots, self.y_train)
+        test_loss, test_acc = self.evaluate(self.test_slots, self.y_test)
         nan = np.full(self.model.members, np.nan)
         frame = pd.DataFrame(
             {
