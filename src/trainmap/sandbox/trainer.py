@@ -39,6 +39,11 @@ class BatchedAdam:
     parameter is stacked over members, so the learning rate is a tensor broadcast over
     the member axis. The update is torch's single-tensor Adam formula.
 
+    The parameters are moved into one flat buffer (each a contiguous block of it) and
+    their gradients into another, so that one step is a handful of kernels on two
+    tensors whatever the number of parameters; ``zero_grad`` clears the gradient buffer
+    in place and backward accumulates into it.
+
     Args:
         params: the parameters, by name, each with a leading member axis M.
         lr: learning rate per parameter name, a tensor (M,).
@@ -53,11 +58,37 @@ class BatchedAdam:
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
     ) -> None:
-        self.params = params
-        self.lr = {n: lr[n].view(-1, *[1] * (p.dim() - 1)).to(p) for n, p in params.items()}
+        self.params = list(params.values())
+        self.flat = torch.cat([p.detach().flatten() for p in self.params])
+        self.grad = torch.zeros_like(self.flat)
+        self.lr = torch.cat(
+            [lr[n].view(-1, 1).expand(-1, p[0].numel()).flatten() for n, p in params.items()]
+        ).to(self.flat)
+        self.grad_views: list[Tensor] = []
+        start = 0
+        for p in self.params:
+            p.data = self.flat[start : start + p.numel()].view_as(p)
+            self.grad_views.append(self.grad[start : start + p.numel()].view_as(p))
+            p.grad = self.grad_views[-1]
+            start += p.numel()
         self.betas, self.eps, self.steps = betas, eps, 0
-        self.exp_avg = {n: torch.zeros_like(p) for n, p in params.items()}
-        self.exp_avg_sq = {n: torch.zeros_like(p) for n, p in params.items()}
+        self.exp_avg = torch.zeros_like(self.flat)
+        self.exp_avg_sq = torch.zeros_like(self.flat)
+
+    def zero_grad(self) -> None:
+        self.grad.zero_()
+
+    @torch.no_grad()
+    def gradients(self) -> list[Tensor]:
+        """Every parameter's gradient (views of the buffer; a ``.grad`` set outside it is
+        copied in)."""
+        for p, view in zip(self.params, self.grad_views, strict=True):
+            if p.grad is None:
+                view.zero_()
+            elif p.grad.data_ptr() != view.data_ptr():
+                view.copy_(p.grad)
+            p.grad = view
+        return self.grad_views
 
     @torch.no_grad()
     def step(self) -> None:
@@ -66,27 +97,20 @@ class BatchedAdam:
         self.steps += 1
         correction1 = 1 - beta1**self.steps
         correction2_sqrt = math.sqrt(1 - beta2**self.steps)
-        params = list(self.params.values())
-        grads = [p.grad for p in params]
-        avg, avg_sq = list(self.exp_avg.values()), list(self.exp_avg_sq.values())
-        torch._foreach_lerp_(avg, grads, 1 - beta1)
-        torch._foreach_mul_(avg_sq, beta2)
-        torch._foreach_addcmul_(avg_sq, grads, grads, 1 - beta2)
-        denom = torch._foreach_sqrt(avg_sq)
-        torch._foreach_div_(denom, correction2_sqrt)
-        torch._foreach_add_(denom, self.eps)
-        update = torch._foreach_div(avg, denom)
-        torch._foreach_mul_(update, [lr / correction1 for lr in self.lr.values()])
-        torch._foreach_sub_(params, update)
+        self.gradients()
+        grad = self.grad
+        self.exp_avg.lerp_(grad, 1 - beta1)
+        self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        denom = (self.exp_avg_sq.sqrt() / correction2_sqrt).add_(self.eps)
+        self.flat.sub_(self.exp_avg / denom * (self.lr / correction1))
 
     def state_dict(self) -> dict[str, Any]:
         return {"steps": self.steps, "exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps = state["steps"]
-        for name in self.params:
-            self.exp_avg[name].copy_(state["exp_avg"][name])
-            self.exp_avg_sq[name].copy_(state["exp_avg_sq"][name])
+        self.exp_avg.copy_(state["exp_avg"])
+        self.exp_avg_sq.copy_(state["exp_avg_sq"])
 
 
 def resolve_device(device: str) -> torch.device:
@@ -128,12 +152,10 @@ def _initial_states(spec: JobSpec, sources: list[str]) -> dict[str, Tensor]:
 
 
 def _layer_indicator(model: Sandbox) -> Tensor:
-    """(parameters per member, layers) 0/1 matrix: which layer each weight belongs to."""
+    """(parameters, layers) 0/1 matrix: which layer each parameter belongs to."""
     layer = {n: i for i, names in enumerate(LAYERS.values()) for n in names}
-    columns = [
-        torch.full((p[0].numel(),), layer[n], dtype=torch.long) for n, p in model.named_parameters()
-    ]
-    return F.one_hot(torch.cat(columns), len(LAYERS)).float()
+    rows = torch.tensor([layer[n] for n, _ in model.named_parameters()])
+    return F.one_hot(rows, len(LAYERS)).float()
 
 
 class Trainer:
@@ -220,12 +242,13 @@ class Trainer:
             xb, yb = slots[:, :, i : i + self.batch_size], labels[:, i : i + self.batch_size]
             logits = model.logits(xb, spec.p)
             loss = F.cross_entropy(logits, yb, reduction="none").mean(1)
-            for param in model.parameters():
-                param.grad = None
+            self.optimizer.zero_grad()
             loss.sum().backward()
             with torch.no_grad():
-                grads = torch.cat([p.grad.flatten(1) for p in model.parameters()], 1)
-                norms += (grads.square() @ self.layer_of).sqrt()
+                squares = torch.stack(
+                    [g.flatten(1).square().sum(1) for g in self.optimizer.gradients()]
+                )
+                norms += (squares.T @ self.layer_of).sqrt()
             self.optimizer.step()
             steps += 1
         norms = (norms / steps).cpu().numpy()
