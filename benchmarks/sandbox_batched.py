@@ -1,16 +1,22 @@
-"""Throughput of the batched sandbox trainer against training the same runs one at a time.
+"""Throughput of the batched sandbox trainer by number of members in one job.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sandbox_batched.py --runs 16 --epochs 3
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sandbox_batched.py --members 1 8 64 256 --epochs 2
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sandbox_batched.py --members 1 8 64 256 --json
 
-Both use the paper's default run (n = 2048, batch 32, d = 2, h = 32) and the same seeds
-and learning rates (a small lr grid, as in the ablations); each measures full epochs
-including the per-epoch evaluation on the train and test sets. Prints runs x epochs per
-second of each and the ratio.
+Every job is the paper's default run (n = 2048, batch 32, d = 2, h = 32) with seeds
+0..M-1 and a small learning-rate grid (as in the ablations); the time is ``fit()``: full
+epochs including the per-epoch evaluation on the train and test sets, not the data
+draw. Member counts are measured round-robin, ``--repeats`` times, in one process, and
+the median is reported, so that a busy machine slows all of them alike. Training runs
+one at a time is the ``members = 1`` rate, so the ratio column is batched over one at a
+time. ``--json`` prints only a JSON list of ``{"members": M, "run_epochs_per_s": X}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import time
 
 import torch
@@ -19,35 +25,52 @@ from trainmap.sandbox.plan import JobSpec
 from trainmap.sandbox.trainer import Trainer
 
 
-def throughput(specs: list[JobSpec]) -> float:
-    """Runs x epochs per second of training ``specs`` one after the other."""
-    trainers = [Trainer(spec, "cpu") for spec in specs]
+def default_job(members: int, epochs: int, batch_size: int = 32) -> JobSpec:
+    """The paper's default run, ``members`` seeds with a small lr grid."""
+    seeds = tuple(range(members))
+    lrs = tuple(3e-3 * (1 + i % 4) for i in seeds)
+    return JobSpec(seeds, lrs, (1.0,) * members, epochs=epochs, batch_size=batch_size)
+
+
+def run_epochs_per_s(spec: JobSpec) -> float:
+    """Runs x epochs per second of training ``spec`` (construction not timed)."""
+    trainer = Trainer(spec, "cpu")
     start = time.perf_counter()
-    for trainer in trainers:
-        trainer.fit()
-    seconds = time.perf_counter() - start
-    return sum(len(s.seeds) * s.epochs for s in specs) / seconds
+    trainer.fit()
+    return len(spec.seeds) * spec.epochs / (time.perf_counter() - start)
+
+
+def measure(members: list[int], epochs: int, repeats: int, batch_size: int) -> dict[int, float]:
+    """Median run-epochs/s of each member count, measured round-robin."""
+    rates: dict[int, list[float]] = {m: [] for m in members}
+    for _ in range(repeats):
+        for m in members:
+            rates[m].append(run_epochs_per_s(default_job(m, epochs, batch_size)))
+    return {m: statistics.median(r) for m, r in rates.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--members", type=int, nargs="+", default=[1, 8, 64, 256])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print only the JSON list")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    seeds = tuple(range(args.runs))
-    lrs = tuple(3e-3 * (1 + i % 4) for i in seeds)
-    common = {"epochs": args.epochs, "batch_size": args.batch_size}
-    batched = throughput([JobSpec(seeds, lrs, (1.0,) * args.runs, **common)])
-    alone = throughput(
-        [JobSpec((s,), (lr,), (1.0,), **common) for s, lr in zip(seeds, lrs, strict=True)]
-    )
-    print(f"runs={args.runs} epochs={args.epochs} batch={args.batch_size} threads={args.threads}")
-    print(f"batched:          {batched:8.2f} runs x epochs / s")
-    print(f"one at a time:    {alone:8.2f} runs x epochs / s")
-    print(f"ratio:            {batched / alone:8.2f}x")
+    rates = measure(args.members, args.epochs, args.repeats, args.batch_size)
+    if args.json:
+        print(
+            json.dumps([{"members": m, "run_epochs_per_s": round(r, 2)} for m, r in rates.items()])
+        )
+        return
+    setting = f"epochs={args.epochs} batch={args.batch_size} threads={args.threads}"
+    print(f"{setting} (median of {args.repeats})")
+    alone = rates.get(1)
+    for m, rate in rates.items():
+        ratio = f"{rate / alone:7.1f}x one at a time" if alone else ""
+        print(f"members={m:5d} {rate:9.1f} run-epochs/s {ratio}")
 
 
 if __name__ == "__main__":
