@@ -1,0 +1,193 @@
+"""Every trainer against the machine's own limit, and what a config costs on this machine.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hardware_limit.py --config config/paper.yaml
+
+Prints, all measured in this one run on ``--threads`` threads:
+
+1. the fp32 matmul peak (best of square ``torch.mm`` sizes), the limit below;
+2. for each Hu setting of the config and for the sandbox's default run: FLOPs per
+   seed-epoch counted by ``torch.utils.flop_counter.FlopCounterMode`` (matmul FLOPs of
+   training steps and checkpoint evaluations, as the trainer runs them), seed-epochs/s
+   one at a time (one seed per job) and batched at several member counts, the batched /
+   one-at-a-time ratio, the achieved FLOP/s and its fraction of the peak;
+3. the projected wall time of each part of the config, one job after another on one
+   thread: seeds x epochs at the rate measured at the config's seeds per job (or the
+   largest count measured below it). Sandbox jobs are grouped by shape; each shape is
+   timed for one epoch on a quarter of its sequences and scaled by 4 (time is linear in
+   the number of sequences at a fixed batch size), so its projection is an estimate.
+
+The Hu settings train ``--epochs`` epochs per measurement (default: each setting's
+``checkpoint_every``, so one checkpoint evaluation per measurement besides step 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import torch
+import yaml
+from torch.utils.flop_counter import FlopCounterMode
+
+from trainmap.jobs import limit_threads
+from trainmap.sandbox.plan import JobSpec, plan_jobs
+from trainmap.sandbox.trainer import Trainer
+from trainmap.tables import to_markdown
+from trainmap.training.trainer import train_seeds
+
+
+def matmul_peak(sizes: tuple[int, ...] = (256, 512, 1024, 2048), seconds: float = 0.5) -> float:
+    """Best fp32 FLOP/s of square matrix products on the current threads."""
+    best = 0.0
+    for n in sizes:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        torch.mm(a, b)
+        calls, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            torch.mm(a, b)
+            calls += 1
+        best = max(best, 2 * n**3 * calls / (time.perf_counter() - start))
+    return best
+
+
+def timed(train: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    train()
+    return time.perf_counter() - start
+
+
+def counted_flops(train: Callable[[], Any]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        train()
+    return counter.get_total_flops()
+
+
+def hu_setting(config: dict, name: str, epochs: int | None) -> dict:
+    setting = copy.deepcopy(config["settings"][name])
+    training = setting["training"]
+    training["epochs"] = epochs or training["checkpoint_every"]
+    training["log_every_seconds"] = float("inf")
+    return setting
+
+
+def hu_rows(config: dict, names: list[str], counts: list[int], epochs: int | None) -> list[dict]:
+    """One row per (setting, member count) of the Hu trainer."""
+    rows = []
+    for name in names:
+        setting = hu_setting(config, name, epochs)
+        n_epochs = setting["training"]["epochs"]
+        flops = counted_flops(lambda s=setting: train_seeds(s, [0], device="cpu")) / n_epochs
+        for members in sorted({1, *[c for c in counts if c <= config["settings"][name]["seeds"]]}):
+            seeds = list(range(members))
+            seconds = timed(lambda s=setting, seeds=seeds: train_seeds(s, seeds, device="cpu"))
+            rows.append(row(name, members, members * n_epochs / seconds, flops))
+    return rows
+
+
+def sandbox_job(spec: JobSpec, members: int, **changes: Any) -> JobSpec:
+    seeds = tuple(range(members))
+    per_member = {"lr": (spec.lr[0],) * members, "mlp_discount": (spec.mlp_discount[0],) * members}
+    return dataclasses.replace(spec, seeds=seeds, init_from=None, **per_member, **changes)
+
+
+def sandbox_rate(spec: JobSpec) -> float:
+    trainer = Trainer(spec, "cpu")
+    return len(spec.seeds) * spec.epochs / timed(trainer.fit)
+
+
+def sandbox_flops(spec: JobSpec) -> float:
+    """Counted FLOPs per run-epoch of ``spec`` (one member, initial evaluation excluded)."""
+    one = sandbox_job(spec, 1, epochs=1)
+    trainer = Trainer(one, "cpu")
+    trainer.record(None)
+    return counted_flops(trainer.fit)
+
+
+def sandbox_rows(default: JobSpec, counts: list[int], epochs: int) -> list[dict]:
+    flops = sandbox_flops(default)
+    return [
+        row("sandbox default", m, sandbox_rate(sandbox_job(default, m, epochs=epochs)), flops)
+        for m in sorted({1, *counts})
+    ]
+
+
+def row(name: str, members: int, rate: float, flops: float) -> dict:
+    return {"trainer": name, "members": members, "seed-epochs/s": rate, "FLOP/seed-epoch": flops}
+
+
+def projection(config: dict, hu: pd.DataFrame, project_members: int) -> pd.DataFrame:
+    """Projected one-thread wall time of each part of ``config``."""
+    rows = []
+    for name, setting in config.get("settings", {}).items():
+        measured = hu[hu.trainer == name]
+        if measured.empty:
+            continue
+        per_job = setting.get("seeds_per_job") or setting["seeds"]
+        usable = measured[measured.members <= per_job]
+        rate = usable.sort_values("members")["seed-epochs/s"].iloc[-1]
+        seed_epochs = setting["seeds"] * setting["training"]["epochs"]
+        rows.append({"part": name, "seed-epochs": seed_epochs, "hours": seed_epochs / rate / 3600})
+    if "sandbox" in config:
+        shapes: dict[tuple, list[JobSpec]] = {}
+        for spec in plan_jobs(config["sandbox"]).values():
+            key = (spec.batch_size, spec.hidden, spec.d, spec.n, spec.n_test, spec.p)
+            shapes.setdefault(key, []).append(spec)
+        hours, run_epochs = 0.0, 0
+        for specs in shapes.values():
+            spec = specs[0]
+            members = min(max(len(s.seeds) for s in specs), project_members)
+            quarter = {"n": max(1, spec.n // 4), "n_test": max(1, spec.n_test // 4)}
+            batch = spec.batch_size if spec.batch_size > 0 else spec.n
+            quarter["batch_size"] = min(batch, quarter["n"])
+            rate = sandbox_rate(sandbox_job(spec, members, epochs=1, **quarter)) / 4
+            work = sum(len(s.seeds) * s.epochs for s in specs)
+            run_epochs += work
+            hours += work / rate / 3600
+        rows.append({"part": "sandbox (estimate)", "seed-epochs": run_epochs, "hours": hours})
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="config/paper.yaml")
+    parser.add_argument(
+        "--settings", nargs="*", default=["modular", "modular_stabilized", "parities"]
+    )
+    parser.add_argument("--members", type=int, nargs="+", default=[10, 40])
+    parser.add_argument("--sandbox-members", type=int, nargs="+", default=[8, 64, 256])
+    parser.add_argument("--epochs", type=int, default=None, help="Hu epochs per measurement")
+    parser.add_argument("--sandbox-epochs", type=int, default=2)
+    parser.add_argument("--project-members", type=int, default=64, help="sandbox projection")
+    parser.add_argument("--no-projection", action="store_true")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    limit_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    config = yaml.safe_load(open(args.config))
+
+    peak = matmul_peak()
+    print(f"torch {torch.__version__}, {args.threads} thread(s)")
+    print(f"fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
+    rows = hu_rows(config, args.settings, args.members, args.epochs)
+    sandbox = config.get("sandbox", {}).get("defaults", {})
+    default = plan_jobs({"defaults": {**sandbox, "seeds": 1}, "experiments": {"d": {}}})["d"]
+    rows += sandbox_rows(default, args.sandbox_members, args.sandbox_epochs)
+    table = pd.DataFrame(rows)
+    alone = table[table.members == 1].set_index("trainer")["seed-epochs/s"]
+    table["vs one at a time"] = table["seed-epochs/s"] / table.trainer.map(alone)
+    table["GFLOP/s"] = table["seed-epochs/s"] * table["FLOP/seed-epoch"] / 1e9
+    table["of peak"] = table["GFLOP/s"] * 1e9 / peak
+    table["FLOP/seed-epoch"] = table["FLOP/seed-epoch"].map(lambda f: f"{f:.3g}")
+    print(to_markdown(table.round(3)), flush=True)
+    if not args.no_projection:
+        print(f"\nProjected wall time of {args.config}, one job after another on one thread:")
+        print(to_markdown(projection(config, table, args.project_members).round(3)))
+
+
+if __name__ == "__main__":
+    main()
