@@ -138,3 +138,35 @@ def test_last_position_attention_equals_full_causal_attention():
     full = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
     expected = attn.out(full.transpose(1, 2).reshape(5, 3, 8))[:, -1]
     torch.testing.assert_close(attn(x), expected)
+
+
+def with_split(split: str, name: str, **training) -> dict:
+    setting = small(name, **training)
+    setting["data"]["split"] = split
+    return setting
+
+
+@pytest.mark.parametrize("name", ["modular", "parities"])
+def test_per_seed_data_member_in_batch_equals_it_alone(name):
+    setting = with_split("per_seed", name, epochs=4, example_losses=5)
+    batch = train_seeds(setting, [0, 1, 2], device="cpu")
+    alone = train_seeds(setting, [1], device="cpu")
+    pd.testing.assert_frame_equal(rows_of(batch, 1), alone, check_exact=False, rtol=1e-4, atol=1e-5)
+    # Its data are its own: the same seed on the setting's fixed split trains differently.
+    fixed = train_seeds(with_split("fixed", name, epochs=4, example_losses=5), [1], device="cpu")
+    assert not np.allclose(fixed[tables.EVAL_LOSS], alone[tables.EVAL_LOSS])
+
+
+def test_per_seed_split_draws_each_runs_data_from_its_seed():
+    task = get_task(
+        "modular_addition", {}, {"p": 7, "train_fraction": 0.3, "seed": 0, "split": "per_seed"}
+    )
+    a, b, again = task.run_data(1), task.run_data(2), task.run_data(1)
+    assert torch.equal(a.x_train, again.x_train) and not torch.equal(a.x_train, b.x_train)
+    for run in (a, b):  # each run's split is still a partition of all p² pairs
+        pairs = torch.cat([run.x_train, run.x_eval])[:, :2]
+        assert len({tuple(r) for r in pairs.tolist()}) == 49
+    default = get_task("modular_addition", {}, {"p": 7, "train_fraction": 0.3, "seed": 0})
+    assert default.split == "per_seed"
+    with pytest.raises(TrainmapError, match="data.split"):
+        get_task("modular_addition", {}, {"p": 7, "train_fraction": 0.3, "seed": 0, "split": "x"})

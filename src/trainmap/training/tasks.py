@@ -18,7 +18,12 @@ The interface (override what differs from the defaults):
 
 ``build_data()``
     :class:`~trainmap.training.data.TaskData`: train and evaluation tensors,
-    fixed by the config (the same for every seed).
+    fixed by the config (``data.seed``).
+``splits``
+    The ``data.split`` values the task accepts, its default first: ``fixed``
+    (one data set for all runs, :meth:`build_data`) and, for tasks whose data
+    a seed draws, ``per_seed`` (:meth:`Task.run_data` builds each run's data
+    with ``self.data["seed"] = (data seed, run seed)``).
 ``build_model()``
     A fresh ``nn.Module`` for one seed, mapping a batch of inputs to class
     logits ``(B, C)``. The trainer seeds torch's global RNG with the run seed
@@ -50,6 +55,7 @@ The interface (override what differs from the defaults):
 
 from __future__ import annotations
 
+import copy
 import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
@@ -73,15 +79,28 @@ class Task:
     """A trainable task (see the module docstring for the interface)."""
 
     batched: ClassVar[bool] = True
+    splits: ClassVar[tuple[str, ...]] = ("fixed",)
     excluded: ClassVar[tuple[str, ...]] = ()
     augment: Callable[[Tensor, torch.Generator], Tensor] | None = None
 
     def __init__(self, model: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         self.model = dict(model)
         self.data = dict(data)
+        self.split = self.data.pop("split", self.splits[0])
+        if self.split not in self.splits:
+            raise TrainmapError(
+                f"data.split must be one of {list(self.splits)} for "
+                f"{type(self).__name__}, got {self.split!r}"
+            )
 
     def build_data(self) -> TaskData:
         raise NotImplementedError
+
+    def run_data(self, seed: int) -> TaskData:
+        """The data of run ``seed`` when ``data.split`` is ``per_seed``."""
+        run = copy.copy(self)
+        run.data = {**self.data, "seed": (self.data["seed"], seed)}
+        return run.build_data()
 
     def build_model(self) -> nn.Module:
         raise NotImplementedError
@@ -158,6 +177,7 @@ class ModularAddition(Task):
     """
 
     excluded = ("pos_embed", "unembed")
+    splits = ("per_seed", "fixed")  # the authors split per seed
 
     def build_data(self) -> TaskData:
         return datasets.modular_addition(**self.data)
@@ -188,6 +208,8 @@ class SparseParities(Task):
     ``data:`` ``n_bits``, ``k``, ``n_train``, ``n_eval``, ``seed``. ``model:``
     ``hidden`` (list of hidden widths). Metrics: every layer's weight and bias.
     """
+
+    splits = ("per_seed", "fixed")  # the authors draw the bit strings per seed
 
     def build_data(self) -> TaskData:
         return datasets.sparse_parities(**self.data)

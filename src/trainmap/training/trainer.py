@@ -46,7 +46,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from trainmap import tables
 from trainmap.errors import TrainmapError
 from trainmap.metrics.weights import weight_metrics
-from trainmap.training.data import example_subset, generator
+from trainmap.training.data import TaskData, example_subset, generator
 from trainmap.training.tasks import Task, get_task
 
 log = logging.getLogger(__name__)
@@ -166,14 +166,32 @@ def _save_atomically(state: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _load_data(task: Task, seeds: Sequence[int]) -> TaskData:
+    """The setting's data, or with ``data.split: per_seed`` every run's, stacked ``(S, N, ...)``."""
+    if task.split == "fixed":
+        return task.build_data()
+    runs = [task.run_data(seed) for seed in seeds]
+    fields = ("x_train", "y_train", "x_eval", "y_eval")
+    return TaskData(*(torch.stack([getattr(run, f) for run in runs]) for f in fields))
+
+
 @torch.no_grad()
-def _evaluate(models, task: Task, x: Tensor, y: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
-    """Per-example loss and correctness ``(S, N)`` of every seed on ``(x, y)``."""
+def _evaluate(
+    models, task: Task, x: Tensor, y: Tensor, batch_size: int, per_seed: bool
+) -> tuple[Tensor, Tensor]:
+    """Per-example loss and correctness ``(S, N)`` of every seed on ``(x, y)``.
+
+    ``x``, ``y`` are one set for all seeds, or with ``per_seed`` one per seed ``(S, N, ...)``.
+    """
     losses, correct = [], []
-    for i in range(0, len(x), batch_size):
-        logits = models(x[i : i + batch_size], shared=True)
+    for i in range(0, y.shape[-1], batch_size):
+        if per_seed:
+            logits = models(x[:, i : i + batch_size])
+            yb = y[:, i : i + batch_size].flatten()
+        else:
+            logits = models(x[i : i + batch_size], shared=True)
+            yb = y[i : i + batch_size].repeat(logits.shape[0])
         n_seeds, n = logits.shape[:2]
-        yb = y[i : i + batch_size].repeat(n_seeds)
         flat = logits.flatten(0, 1)
         losses.append(task.loss(flat, yb).view(n_seeds, n))
         correct.append(task.correct(flat, yb).view(n_seeds, n))
@@ -216,19 +234,21 @@ def train_seeds(
     task = get_task(setting["task"], setting.get("model", {}), setting.get("data", {}))
     cfg = setting["training"]
     try:
-        data = task.build_data()
+        data = _load_data(task, seeds)
     except TypeError as error:
         raise TrainmapError(f"bad 'data' config for task {setting['task']!r}: {error}") from error
     x_train, y_train = data.x_train.to(dev), data.y_train.to(dev)
     x_eval, y_eval = data.x_eval.to(dev), data.y_eval.to(dev)
-    examples = example_subset(len(x_eval), cfg["example_losses"], setting["data"]["seed"]).to(dev)
+    per_seed = task.split == "per_seed"
+    n_train, n_eval = y_train.shape[-1], y_eval.shape[-1]
+    examples = example_subset(n_eval, cfg["example_losses"], setting["data"]["seed"]).to(dev)
     if cfg["example_losses"] == 0:
         examples = examples[:0]
 
     models = _build_models(task, seeds, dev)
     optimizer = _optimizer(models.parameters(), setting["optimizer"])
     n_seeds, batch_size = len(seeds), cfg["batch_size"]
-    steps_per_epoch = math.ceil(len(x_train) / batch_size)
+    steps_per_epoch = math.ceil(n_train / batch_size)
     total_steps = cfg["epochs"] * steps_per_epoch
     per_unit = steps_per_epoch if cfg["checkpoint_unit"] == "epoch" else 1
     every = cfg["checkpoint_every"] * per_unit
@@ -255,8 +275,8 @@ def train_seeds(
 
     def checkpoint() -> None:
         models.train(False)
-        train_loss, train_ok = _evaluate(models, task, x_train, y_train, eval_batch)
-        eval_loss, eval_ok = _evaluate(models, task, x_eval, y_eval, eval_batch)
+        train_loss, train_ok = _evaluate(models, task, x_train, y_train, eval_batch, per_seed)
+        eval_loss, eval_ok = _evaluate(models, task, x_eval, y_eval, eval_batch, per_seed)
         models.train(True)
         params = models.stacked()
         finite = torch.stack([p.flatten(1).isfinite().all(1) for p in params.values()]).all(0)
@@ -296,11 +316,15 @@ def train_seeds(
         epoch, batch_index = divmod(step, steps_per_epoch)
         if epoch != order_epoch:
             order = torch.stack(
-                [torch.randperm(len(x_train), generator=generator(s, epoch)) for s in seeds]
+                [torch.randperm(n_train, generator=generator(s, epoch)) for s in seeds]
             ).to(dev)
             order_epoch = epoch
         idx = order[:, batch_index * batch_size : (batch_index + 1) * batch_size]
-        xb, yb = x_train[idx], y_train[idx]
+        if per_seed:
+            rows = torch.arange(n_seeds, device=dev)[:, None]
+            xb, yb = x_train[rows, idx], y_train[rows, idx]
+        else:
+            xb, yb = x_train[idx], y_train[idx]
         if task.augment is not None:
             xb = torch.stack(
                 [task.augment(xb[i], generator(s, step, 2)) for i, s in enumerate(seeds)]
