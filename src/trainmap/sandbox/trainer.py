@@ -28,6 +28,7 @@ from trainmap.errors import TrainmapError
 from trainmap.sandbox.data import SHUFFLE_STREAM, Task, make_data, overlap
 from trainmap.sandbox.model import LAYERS, MLP_PARAMS, Sandbox, Shape
 from trainmap.sandbox.plan import JobSpec
+from trainmap.training.trainer import resolve_device
 
 log = logging.getLogger("trainmap.sandbox")
 
@@ -111,15 +112,6 @@ class BatchedAdam:
         self.steps = state["steps"]
         self.exp_avg.copy_(state["exp_avg"])
         self.exp_avg_sq.copy_(state["exp_avg_sq"])
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` = CUDA when available, else CPU (config key ``device``)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise TrainmapError("device: cuda requested but no CUDA device is available")
-    return torch.device(device)
 
 
 def load_snapshots(paths: Iterable[str | Path]) -> dict[str, np.ndarray]:
