@@ -79,3 +79,22 @@ def test_member_initialisation_depends_on_its_seed_only():
     batched = Sandbox(shape, [1, 7, 2]).member_state(1)
     for name in alone:
         assert torch.equal(alone[name], batched[name]), name
+
+
+def test_trace_intermediates_match_the_equations():
+    shape = Shape(seq_len=6, vocab=3, d=2, hidden=5)
+    model = Sandbox(shape, seeds=[3, 4])
+    x = torch.as_tensor(np.random.default_rng(1).integers(0, 3, size=(2, 4, 6)))
+    with torch.no_grad():
+        out = model.trace(x, 3)
+    params = {k: v.double().numpy() for k, v in model.member_state(1).items()}
+    e = params["token"][x[1].numpy()] + params["position"]  # (B, L, d)
+    z = e / np.linalg.norm(e, axis=-1, keepdims=True)
+    scores = z @ params["query"] / math.sqrt(2)
+    attention = np.exp(scores) / np.exp(scores).sum(-1, keepdims=True)
+    xi = np.einsum("bl,bld->bd", attention, z) @ params["value"].T
+    np.testing.assert_allclose(out["z"][1].numpy(), z, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["attention"][1].numpy(), attention, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["xi"][1].numpy(), xi, rtol=1e-5, atol=1e-6)
+    assert out["activations"].shape == (2, 4, 5) and out["logits"].shape == (2, 4, 3)
+    np.testing.assert_allclose(out["logits"].numpy(), model(x, 3).detach().numpy(), rtol=1e-6)
