@@ -133,23 +133,28 @@ def projection(config: dict, hu: pd.DataFrame, project_members: int) -> pd.DataF
         seed_epochs = setting["seeds"] * setting["training"]["epochs"]
         rows.append({"part": name, "seed-epochs": seed_epochs, "hours": seed_epochs / rate / 3600})
     if "sandbox" in config:
-        shapes: dict[tuple, list[JobSpec]] = {}
-        for spec in plan_jobs(config["sandbox"]).values():
+        shapes: dict[tuple, list[tuple[str, JobSpec]]] = {}
+        for job, spec in plan_jobs(config["sandbox"]).items():
             key = (spec.batch_size, spec.hidden, spec.d, spec.n, spec.n_test, spec.p)
-            shapes.setdefault(key, []).append(spec)
-        hours, run_epochs = 0.0, 0
-        for specs in shapes.values():
-            spec = specs[0]
-            members = min(max(len(s.seeds) for s in specs), project_members)
+            shapes.setdefault(key, []).append((job, spec))
+        parts: dict[str, dict[str, float]] = {}
+        for jobs in shapes.values():
+            spec = jobs[0][1]
+            members = min(max(len(s.seeds) for _, s in jobs), project_members)
             quarter = {"n": max(1, spec.n // 4), "n_test": max(1, spec.n_test // 4)}
             batch = spec.batch_size if spec.batch_size > 0 else spec.n
             quarter["batch_size"] = min(batch, quarter["n"])
             rate = sandbox_rate(sandbox_job(spec, members, epochs=1, **quarter)) / 4
-            work = sum(len(s.seeds) * s.epochs for s in specs)
-            run_epochs += work
-            hours += work / rate / 3600
-        rows.append({"part": "sandbox (estimate)", "seed-epochs": run_epochs, "hours": hours})
-    return pd.DataFrame(rows)
+            for job, s in jobs:
+                part = parts.setdefault(f"sandbox {job.split('.')[0]} (estimate)", {"work": 0})
+                part["work"] += len(s.seeds) * s.epochs
+                part["hours"] = part.get("hours", 0.0) + len(s.seeds) * s.epochs / rate / 3600
+        rows += [
+            {"part": k, "seed-epochs": v["work"], "hours": v["hours"]} for k, v in parts.items()
+        ]
+    table = pd.DataFrame(rows)
+    total = {"part": "total", "seed-epochs": table["seed-epochs"].sum(), "hours": table.hours.sum()}
+    return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
 
 
 def main() -> None:
