@@ -157,7 +157,8 @@ class Trainer:
         spec: the job (what to train).
         device: ``auto``, ``cpu`` or ``cuda``.
         init_from: weight snapshot files of the source job(s) when ``spec.init_from``.
-        eval_chunk: sequences per forward pass when evaluating.
+        eval_chunk: sequences per forward pass when evaluating; ``None``: as many as keep
+            the MLP activations of all members near 2**21 numbers (cache-sized).
     """
 
     def __init__(
@@ -165,9 +166,10 @@ class Trainer:
         spec: JobSpec,
         device: str = "auto",
         init_from: list[str] | None = None,
-        eval_chunk: int = 256,
+        eval_chunk: int | None = None,
     ) -> None:
-        self.spec, self.device, self.eval_chunk = spec, resolve_device(device), eval_chunk
+        self.spec, self.device = spec, resolve_device(device)
+        self.eval_chunk = eval_chunk or max(16, 2**21 // (len(spec.seeds) * spec.hidden))
         self.task = Task(spec.seq_len, spec.k, spec.p)
         if spec.p > spec.vocab:
             raise TrainmapError(f"sandbox: p={spec.p} needs vocab >= p, got vocab={spec.vocab}")
