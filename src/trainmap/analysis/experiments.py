@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trainmap.analysis.normalize import check_table, metric_columns
+from trainmap.analysis.normalize import check_table, drop_diverged, metric_columns
 from trainmap.errors import TrainmapError
-from trainmap.tables import DIVERGED, EPOCH, EVAL_ACC, RUN, RUN_NAME, STEP
+from trainmap.tables import DIVERGED, EPOCH, EVAL_ACC, RUN, RUN_NAME, STEP, read_recorded
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,16 @@ REQUIRED_ROLES = ("run", "step")
 
 
 def read_user_table(path: str | Path, key: str) -> pd.DataFrame:
-    """Read a CSV or Parquet file; ``key`` is the config key that names it (for errors)."""
+    """Read a CSV or Parquet file, or a recorder's folder (:func:`trainmap.tables.read_recorded`).
+
+    ``key`` is the config key that names it (for errors).
+    """
     path = Path(path)
+    if path.is_dir():
+        try:
+            return read_recorded(path)
+        except TrainmapError as error:
+            raise TrainmapError(f"{key}: {error}") from error
     if not path.is_file():
         raise TrainmapError(f"{key}: file {path} does not exist")
     readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
@@ -121,7 +129,8 @@ def import_table(experiment: dict, name: str) -> pd.DataFrame:
         )
     table[DIVERGED] = out[DIVERGED].astype(bool) if DIVERGED in out else False
     try:
-        check_table(table.assign(**{RUN: table[RUN_NAME]}), metrics, min_runs=2)
+        # A diverged run's last rows may hold NaN metrics; the analysis drops the run anyway.
+        check_table(drop_diverged(table.assign(**{RUN: table[RUN_NAME]})), metrics, min_runs=2)
     except TrainmapError as error:
         raise TrainmapError(f"{key} ({path}): {error}") from error
     log.info(
