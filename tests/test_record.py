@@ -272,3 +272,46 @@ def test_lightning_fit_to_training_map(tmp_path):
     assert table["epoch"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0] * 3
     result = analyse_recording(tmp_path, record, threshold=0.7)
     assert result["summary"].loc[0, "runs"] == 3 and len(result["states"]) == 15
+
+
+EXAMPLE = ROOT / "config" / "examples" / "record_digits.yaml"
+
+
+def test_example_config_is_complete():
+    """The README's example config validates on its own (no config.yaml beneath it)."""
+    import jsonschema
+    import yaml
+    from referencing import Registry, Resource
+
+    schemas = ROOT / "workflow" / "schemas"
+    resources = {p.name: Resource.from_contents(yaml.safe_load(p.read_text()))
+                 for p in schemas.glob("*.schema.yaml")}  # fmt: skip
+    validator = jsonschema.Draft202012Validator(
+        resources["config.schema.yaml"].contents,
+        registry=Registry().with_resources(resources.items()),
+    )
+    validator.validate(yaml.safe_load(EXAMPLE.read_text()))
+
+
+@pytest.mark.slow
+def test_recorded_example_through_snakemake(tmp_path):
+    """README's example, smaller: record 3 seeds with the script, then the one snakemake command."""
+    import yaml
+    from workflow_checkout import checkout
+
+    config = yaml.safe_load(EXAMPLE.read_text())
+    config["analysis"].update(k_max=2, baseline_k_max=2, restarts=1)
+    cwd = checkout(tmp_path / "w", config)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    script = [sys.executable, str(ROOT / "config/examples/record_digits.py"), "data/record_digits"]
+    subprocess.run([*script, "--seeds", "3", "--steps", "60"], cwd=cwd, env=env, check=True)
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
+    targets = ["results/maps/record_digits/map.png", "results/regression/record_digits/summary.csv"]
+    result = subprocess.run([snakemake, "--cores", "2", *targets, "--configfile", "test.yaml"],
+                            cwd=cwd, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_parquet(cwd / "results/runs/record_digits/metrics.parquet")
+    assert table["run"].nunique() == 3 and len(table) == 3 * 13
+    assert table.filter(like="example_loss_").shape[1] == 64
+    summary = pd.read_csv(cwd / "results/regression/record_digits/summary.csv")
+    assert summary.loc[0, "runs"] == 3

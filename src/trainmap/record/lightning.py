@@ -58,7 +58,9 @@ class LightningCallback(lightning.Callback):
         epoch = trainer.global_step / per_epoch if 0 < per_epoch < math.inf else None
         self.recorder.record(trainer.global_step, epoch=epoch, **scalars)
 
-    def on_fit_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+    def on_fit_start(
+        self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
+    ) -> None:
         if trainer.is_global_zero:
             self.recorder = MetricsRecorder(pl_module, **self.options)
 
