@@ -13,7 +13,6 @@ import pytest
 import torch
 from torch import nn
 
-from trainmap import tables
 from trainmap.analysis import hmm, regression, training_map
 from trainmap.analysis.experiments import import_table
 from trainmap.analysis.normalize import normalize_runs
@@ -307,8 +306,8 @@ def test_recorded_example_through_snakemake(tmp_path):
     subprocess.run([*script, "--seeds", "3", "--steps", "60"], cwd=cwd, env=env, check=True)
     snakemake = str(Path(sys.executable).with_name("snakemake"))
     targets = ["results/maps/record_digits/map.png", "results/regression/record_digits/summary.csv"]
-    result = subprocess.run([snakemake, "--cores", "2", *targets, "--configfile", "test.yaml"],
-                            cwd=cwd, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    command = [snakemake, "--cores", "2", *targets, "--configfile", "test.yaml"]
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_parquet(cwd / "results/runs/record_digits/metrics.parquet")
     assert table["run"].nunique() == 3 and len(table) == 3 * 13
