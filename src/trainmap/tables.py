@@ -80,7 +80,8 @@ def read_metrics_table(path: str | Path, required: tuple[str, ...] = (RUN, STEP)
 
 #: Part files of a recorder's folder (:class:`trainmap.record.MetricsRecorder`): one
 #: sub-folder per run, one Parquet file per flush named by its first and last step.
-RECORDED_PARTS = "*/[0-9]*-[0-9]*.parquet"
+RECORDED_PART = "[0-9]*-[0-9]*.parquet"
+RECORDED_PARTS = f"*/{RECORDED_PART}"
 
 
 def read_recorded(folder: str | Path) -> pd.DataFrame:

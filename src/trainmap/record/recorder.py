@@ -179,7 +179,7 @@ class MetricsRecorder:
             log.info("run %s: continuing %s after step %d", self.run, self.folder, self.last_step)
 
     def _parts(self) -> list[Path]:
-        return sorted(self.folder.glob(tables.RECORDED_PARTS.split("/", 1)[1]))
+        return sorted(self.folder.glob(tables.RECORDED_PART))
 
     def record(
         self,
