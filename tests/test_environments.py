@@ -126,9 +126,35 @@ def _module_name(path: Path) -> str | None:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> tuple[set[str], set[str]]:
-    """(top-level third-party modules, trainmap modules) imported by one file."""
+def _optional_import_nodes(tree: ast.AST) -> set[ast.AST]:
+    """Imports in the body of a ``try`` that catches ImportError: optional dependencies."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+            isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
+            for h in node.handlers
+        ):
+            found |= {n for stmt in node.body for n in ast.walk(stmt)}
+    return found
+
+
+def optional_imports(path: Path) -> set[str]:
+    """Top-level modules a file imports only inside ``try: ... except ImportError``."""
     tree = ast.parse(path.read_text(), filename=str(path))
+    return {
+        n.names[0].name.split(".")[0] if isinstance(n, ast.Import) else n.module.split(".")[0]
+        for n in _optional_import_nodes(tree)
+        if isinstance(n, ast.Import | ast.ImportFrom) and not getattr(n, "level", 0)
+    }
+
+
+def _imports(path: Path) -> tuple[set[str], set[str]]:
+    """(top-level third-party modules, trainmap modules) imported by one file.
+
+    Optional imports (guarded by ``except ImportError``) are left out.
+    """
+    tree = ast.parse(path.read_text(), filename=str(path))
+    optional = _optional_import_nodes(tree)
     here = _module_name(path)
     package = here if path.name == "__init__.py" else (here or "").rpartition(".")[0]
     outside, inside = set(), set()
@@ -141,6 +167,8 @@ def _imports(path: Path) -> tuple[set[str], set[str]]:
             outside.add(module.split(".")[0])
 
     for node in ast.walk(tree):
+        if node in optional:
+            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 add(alias.name)
@@ -227,6 +255,19 @@ def test_pyproject_has_every_import():
     modules = set().union(*(third_party_imports(f) for f in files))
     lacking = distributions(modules) - set(pyproject_requirements()) - PROVIDED_TO_SCRIPTS
     assert not lacking, f"imported but not in pyproject.toml dependencies: {sorted(lacking)}"
+
+
+def test_optional_imports_are_in_an_extra():
+    """A guarded import (a feature that needs an extra library) is in an optional extra."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = {
+        canonicalize_name(Requirement(r).name)
+        for group in project.get("optional-dependencies", {}).values()
+        for r in group
+    }
+    modules = set().union(*(optional_imports(f) for f in PACKAGE.rglob("*.py")))
+    lacking = distributions(modules) - extras
+    assert not lacking, f"optional imports not in any pyproject.toml extra: {sorted(lacking)}"
 
 
 def test_import_scan_follows_trainmap_modules(tmp_path):

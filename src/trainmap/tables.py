@@ -78,6 +78,33 @@ def read_metrics_table(path: str | Path, required: tuple[str, ...] = (RUN, STEP)
     return table.sort_values([RUN, STEP], kind="stable").reset_index(drop=True)
 
 
+#: Part files of a recorder's folder (:class:`trainmap.record.MetricsRecorder`): one
+#: sub-folder per run, one Parquet file per flush named by its first and last step.
+RECORDED_PART = "[0-9]*-[0-9]*.parquet"
+RECORDED_PARTS = f"*/{RECORDED_PART}"
+
+
+def read_recorded(folder: str | Path) -> pd.DataFrame:
+    """The rows a :class:`trainmap.record.MetricsRecorder` wrote to ``folder``, all runs.
+
+    Parts overlap only when a compaction was interrupted; their rows are equal
+    and kept once. Sorted by run and step; run ids of mixed types become text.
+    """
+    folder = Path(folder)
+    parts = sorted(folder.glob(RECORDED_PARTS))
+    if not parts:
+        raise TrainmapError(
+            f"{folder} holds no recorded rows (expected <run>/<first>-<last>.parquet files "
+            "written by trainmap.record.MetricsRecorder)"
+        )
+    frames = [pd.read_parquet(p) for p in parts]
+    if len({f[RUN].dtype.kind for f in frames}) > 1:
+        frames = [f.assign(**{RUN: f[RUN].astype(str)}) for f in frames]
+    table = pd.concat(frames, ignore_index=True)
+    table = table.drop_duplicates([RUN, STEP], keep="last")
+    return table.sort_values([RUN, STEP], kind="stable").reset_index(drop=True)
+
+
 def write_table(table: pd.DataFrame, path: str | Path) -> None:
     """Write a table as Parquet (``.parquet``), CSV (``.csv``) or Markdown (``.md``)."""
     path = Path(path)

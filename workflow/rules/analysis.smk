@@ -6,7 +6,7 @@
 
 rule import_experiment:
     input:
-        lambda wc: TABLE_EXPERIMENTS[wc.table_experiment]["table"],
+        lambda wc: table_files(TABLE_EXPERIMENTS[wc.table_experiment]["table"]),
     output:
         "results/runs/{table_experiment}/metrics.parquet",
     log:

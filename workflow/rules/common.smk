@@ -69,6 +69,18 @@ def metrics_of(name):
     return (analysed(name).get("columns") or {}).get("metrics")
 
 
+from pathlib import Path
+
+from trainmap.tables import RECORDED_PARTS
+
+
+def table_files(table):
+    """A table experiment's input: its file, or every part file of a recorder's folder."""
+    if not Path(table).is_dir():
+        return table
+    return sorted(str(p) for p in Path(table).glob(RECORDED_PARTS)) or table
+
+
 def analysis_targets():
     """Per experiment: its training map, regression and baselines."""
     return [

@@ -1,4 +1,4 @@
-"""The user's own runs: read a metric table (CSV or Parquet) and turn it into a metrics table.
+"""The user's own runs: read a metric table (CSV, Parquet, a recorder's folder) as a metrics table.
 
 An experiment in the config names the file and maps its columns (see README,
 "Analyse your own runs")::
@@ -23,20 +23,42 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trainmap.analysis.normalize import check_table, metric_columns
+from trainmap.analysis.normalize import check_table, drop_diverged, metric_columns
 from trainmap.errors import TrainmapError
-from trainmap.tables import DIVERGED, EPOCH, EVAL_ACC, RUN, RUN_NAME, STEP
+from trainmap.tables import (
+    DIVERGED,
+    EPOCH,
+    EVAL_ACC,
+    EVAL_LOSS,
+    RUN,
+    RUN_NAME,
+    STEP,
+    TRAIN_ACC,
+    TRAIN_LOSS,
+    example_loss_columns,
+    read_recorded,
+)
 
 log = logging.getLogger(__name__)
 
 #: Column roles an experiment can map, with the name used when the config does not say.
 ROLES = {"run": RUN, "step": STEP, "epoch": EPOCH, "eval_acc": EVAL_ACC, "diverged": DIVERGED}
 REQUIRED_ROLES = ("run", "step")
+#: Metrics-table columns kept as they are when the table has them.
+CARRIED = (TRAIN_LOSS, TRAIN_ACC, EVAL_LOSS)
 
 
 def read_user_table(path: str | Path, key: str) -> pd.DataFrame:
-    """Read a CSV or Parquet file; ``key`` is the config key that names it (for errors)."""
+    """Read a CSV or Parquet file, or a recorder's folder (:func:`trainmap.tables.read_recorded`).
+
+    ``key`` is the config key that names it (for errors).
+    """
     path = Path(path)
+    if path.is_dir():
+        try:
+            return read_recorded(path)
+        except TrainmapError as error:
+            raise TrainmapError(f"{key}: {error}") from error
     if not path.is_file():
         raise TrainmapError(f"{key}: file {path} does not exist")
     readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
@@ -120,8 +142,13 @@ def import_table(experiment: dict, name: str) -> pd.DataFrame:
             f"evaluation-accuracy column ({path})"
         )
     table[DIVERGED] = out[DIVERGED].astype(bool) if DIVERGED in out else False
+    # Loss curves and per-example losses under their metrics-table names feed the blog figures.
+    for column in [c for c in CARRIED if c in raw.columns] + example_loss_columns(raw):
+        if column not in table.columns:
+            table[column] = raw[column]
     try:
-        check_table(table.assign(**{RUN: table[RUN_NAME]}), metrics, min_runs=2)
+        # A diverged run's last rows may hold NaN metrics; the analysis drops the run anyway.
+        check_table(drop_diverged(table.assign(**{RUN: table[RUN_NAME]})), metrics, min_runs=2)
     except TrainmapError as error:
         raise TrainmapError(f"{key} ({path}): {error}") from error
     log.info(

@@ -211,21 +211,50 @@ def load_state_dict(path: str | Path, key: str | None = None) -> dict[str, Tenso
 def select_parameters(
     state: dict[str, Tensor], include: Sequence[str] = (".*",), exclude: Sequence[str] = ()
 ) -> tuple[dict[str, Tensor], dict[str, Tensor], list[str]]:
-    """Split a state dict into weight matrices, biases and skipped names (see the module doc)."""
+    """Split a state dict into weight matrices, biases and skipped names (see the module doc).
+
+    A tensor that is a view of the same memory as an earlier one (tied weights,
+    e.g. an output layer sharing the embedding matrix) counts once, under its
+    first name, as in a Hugging Face folder, which saves tied weights once.
+    """
     weights, biases, skipped = {}, {}, []
+    seen: set[tuple] = set()
     for name, value in state.items():
         if not any(re.search(p, name) for p in include) or any(re.search(p, name) for p in exclude):
             continue
-        if value.is_floating_point() and value.dim() >= 2:
+        memory = (
+            value.untyped_storage().data_ptr(),
+            value.storage_offset(),
+            tuple(value.shape),
+            value.stride(),
+        )
+        if value.numel() and memory in seen:
+            skipped.append(name)
+        elif value.is_floating_point() and value.dim() >= 2:
             weights[name] = as_matrix(value, batched=False)
         elif value.is_floating_point() and value.dim() == 1 and name.endswith("bias"):
             biases[name] = value
         else:
             skipped.append(name)
+        seen.add(memory)
     return weights, biases, skipped
 
 
-def _compile(patterns: Sequence[str], key: str) -> None:
+def measure(weights: dict[str, Tensor], biases: dict[str, Tensor]) -> tuple[dict[str, float], bool]:
+    """The 14 metrics of one model's selected parameters, and whether all of them are finite.
+
+    With a non-finite parameter every metric is NaN (the SVD fails on them) and
+    the model counts as diverged.
+    """
+    finite = all(bool(t.isfinite().all()) for t in (*weights.values(), *biases.values()))
+    if not finite:
+        return dict.fromkeys(tables.METRICS, np.nan), False
+    batch = [w[None] for w in weights.values()], [b[None] for b in biases.values()]
+    return {m: float(v[0]) for m, v in weight_metrics(*batch).items()}, True
+
+
+def check_patterns(patterns: Sequence[str], key: str) -> None:
+    """Raise a :class:`TrainmapError` naming ``key`` for a pattern that is not a regex."""
     for p in patterns:
         try:
             re.compile(p)
@@ -271,8 +300,8 @@ def checkpoint_metrics(
         ``epoch`` (NaN: unknown), the 14 metrics, the columns of ``scores``
         and ``diverged`` (a non-finite selected weight; a run's rows stop there).
     """
-    _compile(include, "include")
-    _compile(exclude, "exclude")
+    check_patterns(include, "include")
+    check_patterns(exclude, "exclude")
     checkpoints = find_checkpoints(folder, pattern, step_scale)
     options = json.dumps(
         [str(folder), pattern, step_scale, list(include), list(exclude), state_dict_key]
@@ -310,11 +339,7 @@ def checkpoint_metrics(
                 f"{c.name} does not have the parameters of the first checkpoint "
                 f"{checkpoints[0].name} (differences: {diff})"
             )
-        finite = all(bool(t.isfinite().all()) for t in (*weights.values(), *biases.values()))
-        values = dict.fromkeys(tables.METRICS, np.nan)  # the SVD fails on non-finite weights
-        if finite:
-            batch = [w[None] for w in weights.values()], [b[None] for b in biases.values()]
-            values = {m: float(v[0]) for m, v in weight_metrics(*batch).items()}
+        values, finite = measure(weights, biases)
         done[c.name] = {
             "name": c.name,
             "run_name": c.run,
