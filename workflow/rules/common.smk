@@ -38,6 +38,22 @@ def seed_chunks(setting):
     return [(a, min(a + per_job, n) - 1) for a in range(0, n, per_job)]
 
 
+# What a training job's output depends on (with the seeds in its file name). Not the
+# title, convergence threshold, seed count, resources or progress logging: changing
+# them must not retrain. The script reads the logging interval from the config.
+TRAINING_KEYS = ("task", "model", "data", "optimizer", "training")
+LOGGING_KEYS = ("log_every_seconds",)
+
+
+def training_params(setting):
+    """The part of a setting's config that determines its training jobs' tables."""
+    params = {key: SETTINGS[setting][key] for key in TRAINING_KEYS}
+    params["training"] = {
+        k: v for k, v in params["training"].items() if k not in LOGGING_KEYS
+    }
+    return params
+
+
 def chunk_tables(wildcards):
     return [
         f"results/runs/{wildcards.setting}/chunks/seeds_{a}-{b}.parquet"
@@ -62,6 +78,11 @@ def fit_options():
         key: ANALYSIS[key]
         for key in ("restarts", "seed", "n_iter", "tol", "min_covar", "covariance_type")
     }
+
+
+def import_params(experiment):
+    """What rule import_experiment reads of a table experiment (not its title)."""
+    return {k: v for k, v in TABLE_EXPERIMENTS[experiment].items() if k != "title"}
 
 
 def metrics_of(name):

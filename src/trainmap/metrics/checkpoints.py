@@ -333,8 +333,7 @@ def checkpoint_metrics(
     table = _to_table([done[c.name] for c in checkpoints])
     if scores is not None:
         table = add_scores(table, scores)
-    if resume is not None:
-        resume.unlink(missing_ok=True)
+    # The resume state stays until the caller has written the table.
     return table
 
 
