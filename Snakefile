@@ -8,7 +8,11 @@
 # --configfile is given, and sections a file leaves out take the schemas' defaults.
 # To change a few values of the default config, layer a file over it (later files
 # win, key by key): --configfile config/config.yaml my_changes.yaml
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
+
+from trainmap.analysis.experiments import check_experiment_keys
 
 min_version("9.0")
 
@@ -18,6 +22,10 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# A misspelt experiment key, named (the schema's one-of error lists every alternative).
+check_experiment_keys(
+    config.get("experiments"), Path(workflow.basedir) / "workflow/schemas"
+)
 validate(config, "workflow/schemas/config.schema.yaml")
 # Snakemake fills in defaults only one schema file deep: the analysis keys left out.
 validate(config["analysis"], "workflow/schemas/analysis.schema.yaml")

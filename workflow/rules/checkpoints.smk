@@ -2,8 +2,6 @@
 # saved checkpoints (MultiBERTs, or the user's own runs) -> the metrics table that the
 # analysis reads like a trained setting's. See README, "Analyse a folder of checkpoints".
 
-from pathlib import Path
-
 # Per experiment: the inputs (the folder, and the scores file if any), the keyword
 # arguments of trainmap.metrics.checkpoints.checkpoint_metrics, and the job's resources
 # (defaults sized for a few hundred BERT-base checkpoints).
@@ -14,15 +12,6 @@ CHECKPOINT_INPUTS = {
     }
     for name, e in CHECKPOINT_EXPERIMENTS.items()
 }
-
-
-def checkpoint_files(wildcards):
-    """Every file in an experiment's checkpoint folder: adding or overwriting one reruns.
-
-    (The folder alone is one input whose time changes only when its top level does.)
-    """
-    folder = Path(CHECKPOINT_INPUTS[wildcards.checkpoint_experiment]["folder"])
-    return sorted(str(f) for f in folder.rglob("*") if f.is_file() and f.name[0] != ".")
 CHECKPOINT_OPTIONS = {
     name: {
         key: e[key]

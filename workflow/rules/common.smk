@@ -1,5 +1,6 @@
 # Helpers shared by every stage: which names exist, wildcard constraints.
 
+from pathlib import Path
 
 SETTINGS = config["settings"]
 EXPERIMENTS = config.get("experiments") or {}
@@ -64,6 +65,20 @@ def chunk_tables(wildcards):
 def train_targets():
     """The metrics table of every configured setting."""
     return [f"results/runs/{s}/metrics.parquet" for s in SETTINGS]
+
+
+# ---- checkpoints.smk ----
+
+
+def checkpoint_files(wildcards):
+    """Every file in an experiment's checkpoint folder: adding or overwriting one reruns.
+
+    (The folder alone is one input whose time changes only when its top level does.)
+    """
+    folder = Path(
+        CHECKPOINT_EXPERIMENTS[wildcards.checkpoint_experiment]["checkpoints"]
+    )
+    return sorted(str(f) for f in folder.rglob("*") if f.is_file() and f.name[0] != ".")
 
 
 # ---- analysis.smk ----
