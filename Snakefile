@@ -24,7 +24,7 @@ if not workflow.overwrite_configfiles:
 
 # A misspelt experiment key, named (the schema's one-of error lists every alternative).
 check_experiment_keys(
-    config.get("experiments"), Path(workflow.basedir) / "workflow/schemas"
+    config.get("experiments"), Path(workflow.current_basedir) / "workflow/schemas"
 )
 validate(config, "workflow/schemas/config.schema.yaml")
 # Snakemake fills in defaults only one schema file deep: the analysis keys left out.
