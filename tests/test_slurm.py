@@ -130,6 +130,8 @@ def sbatch_calls(log: str) -> dict[str, str]:
 def test_outputs_equal_a_local_run(runs):
     local, on_slurm, _, _ = runs
     for target in TARGETS:
+        if target.endswith(".png"):
+            continue  # figures: made from the tables compared here
         read = pd.read_parquet if target.endswith(".parquet") else pd.read_csv
         expected, got = read(local / target), read(on_slurm / target)
         assert len(got) > 0, target
