@@ -122,9 +122,12 @@ def test_more_seeds_train_only_the_new_chunk(trained):
     assert planned(where, TRAINED, "--configfile", changed)["train"] == 1
 
 
-def test_a_table_experiment_title_reruns_nothing(trained):
+@pytest.mark.parametrize(
+    "change", [{"title": "New"}, {"convergence_threshold": 0.5}], ids=["title", "threshold"]
+)
+def test_a_table_experiment_title_or_threshold_reruns_no_import(trained, change):
     where, config = trained
-    changed = with_change(where, config, lambda c: c["experiments"]["own"].update(title="New"))
+    changed = with_change(where, config, lambda c: c["experiments"]["own"].update(change))
     assert planned(where, "results/normalized/own/zscores.parquet", "--configfile", changed) == {}
 
 
