@@ -3,15 +3,32 @@
 #   snakemake --cores all                          # every default target (config/config.yaml)
 #   snakemake --cores all results/hu2023/table1.csv   # one paper table or figure
 #   snakemake --configfile config/paper.yaml ...   # paper scale
+#
+# A --configfile is complete in itself: config/config.yaml is read only when no
+# --configfile is given, and sections a file leaves out take the schemas' defaults.
+# To change a few values of the default config, layer a file over it (later files
+# win, key by key): --configfile config/config.yaml my_changes.yaml
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
+
+from trainmap.analysis.experiments import check_experiment_keys
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
+# A misspelt experiment key, named (the schema's one-of error lists every alternative).
+check_experiment_keys(
+    config.get("experiments"), Path(workflow.current_basedir) / "workflow/schemas"
+)
 validate(config, "workflow/schemas/config.schema.yaml")
+# Snakemake fills in defaults only one schema file deep: the analysis keys left out.
+validate(config["analysis"], "workflow/schemas/analysis.schema.yaml")
 
 
 report: "workflow/report/workflow.rst"

@@ -9,6 +9,7 @@ The tiny config's whole default target is built in a copy of the workflow, then
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote
 
+import docutils.core
 import pytest
 from workflow_checkout import ROOT, checkout, tiny_config
 
@@ -50,6 +52,7 @@ def script_value(html: str, name: str):
 def report(tmp_path_factory):
     where = checkout(tmp_path_factory.mktemp("report") / "workflow", tiny_config())
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    logs = []
     for args in (["--cores", "2"], ["--report", "results/report.html"]):
         done = subprocess.run(
             [SNAKEMAKE, *args, "--configfile", "test.yaml"],
@@ -60,11 +63,20 @@ def report(tmp_path_factory):
             timeout=1800,
         )
         assert done.returncode == 0, f"snakemake {' '.join(args)}:\n{done.stderr[-6000:]}"
-    return where, (where / "results" / "report.html").read_text()
+        logs.append(done.stdout + done.stderr)
+    report_log = logs[-1]
+    return where, (where / "results" / "report.html").read_text(), report_log
+
+
+def test_report_log_has_no_caption_errors(report):
+    *_, log = report
+    # docutils reports caption problems as "(ERROR/3) ..." lines in the report's log.
+    problems = re.findall(r".*\((?:WARNING|ERROR|SEVERE)/\d\).*|.*Undefined substitution.*", log)
+    assert not problems, "\n".join(problems)
 
 
 def test_report_describes_the_workflow(report):
-    _, html = report
+    _, html, _ = report
     description = script_value(html, "workflow_desc")
     assert words((ROOT / "workflow" / "report" / "workflow.rst").read_text()) in " ".join(
         re.sub(r"<[^>]+>", " ", description).split()
@@ -72,7 +84,7 @@ def test_report_describes_the_workflow(report):
 
 
 def test_report_has_every_captioned_file(report):
-    where, html = report
+    where, html, _ = report
     results = script_value(html, "results")
     assert results, "the report holds no files"
     captions = {words(c) for c in (" ".join(r["caption"].split()) for r in results.values())}
@@ -88,8 +100,17 @@ def test_report_has_every_captioned_file(report):
 
 
 def test_report_groups_files_by_paper(report):
-    _, html = report
+    _, html, _ = report
     categories = script_value(html, "categories")
     assert categories, "no categories"
     grouped = {f for subs in categories.values() for files in subs.values() for f in files}
     assert grouped == set(script_value(html, "results"))
+
+
+@pytest.mark.parametrize("caption", sorted((ROOT / "workflow" / "report").glob("*.rst")), ids=str)
+def test_caption_is_valid_restructuredtext(caption):
+    problems = io.StringIO()
+    docutils.core.publish_doctree(
+        caption.read_text(), settings_overrides={"warning_stream": problems, "report_level": 2}
+    )
+    assert not problems.getvalue(), problems.getvalue()

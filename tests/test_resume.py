@@ -7,6 +7,7 @@ import pytest
 import torch
 import yaml
 
+from trainmap.tables import write_table
 from trainmap.training import trainer
 
 TINY = yaml.safe_load(open("tests/configs/tiny.yaml"))["settings"]
@@ -48,7 +49,11 @@ def test_interrupted_run_resumes_to_the_same_table(tmp_path, monkeypatch, name, 
 
     resumed = trainer.train_seeds(setting, [0, 1], device="cpu", resume_path=resume)
     pd.testing.assert_frame_equal(resumed, uninterrupted)  # bit-identical
-    assert not resume.exists()  # removed after success
+    assert resume.exists()  # kept until the table is written
+    output = tmp_path / "chunks" / "seeds_0-1.parquet"
+    write_table(resumed, output, resume=resume)
+    pd.testing.assert_frame_equal(pd.read_parquet(output), uninterrupted)
+    assert not resume.exists()  # removed once the table is in place
 
 
 def test_resume_state_of_another_config_is_ignored(tmp_path, monkeypatch):
@@ -63,3 +68,20 @@ def test_resume_state_of_another_config_is_ignored(tmp_path, monkeypatch):
     setting["optimizer"]["lr"] = 0.05
     resumed = trainer.train_seeds(setting, [0, 1], device="cpu", resume_path=resume)
     pd.testing.assert_frame_equal(resumed, trainer.train_seeds(setting, [0, 1], device="cpu"))
+
+
+def test_a_kill_while_writing_loses_neither_output_nor_resume_state(tmp_path, monkeypatch):
+    resume = tmp_path / "resume.pt"
+    resume.write_bytes(b"state")
+    output = tmp_path / "seeds_0-1.parquet"
+    table = pd.DataFrame({"run": [0, 0], "step": [0, 1]})
+
+    def killed_midway(self, path, **kwargs):
+        open(path, "wb").write(b"PAR1")  # a partial file, then the kill
+        raise Killed
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", killed_midway)
+    with pytest.raises(Killed):
+        write_table(table, output, resume=resume)
+    assert not output.exists() and resume.read_bytes() == b"state"
+    assert list(tmp_path.iterdir()) == [resume]  # no partial file left behind

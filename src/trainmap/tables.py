@@ -6,6 +6,9 @@ The trainer and the checkpoint reader write it, the analysis reads it. See
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -105,18 +108,42 @@ def read_recorded(folder: str | Path) -> pd.DataFrame:
     return table.sort_values([RUN, STEP], kind="stable").reset_index(drop=True)
 
 
-def write_table(table: pd.DataFrame, path: str | Path) -> None:
-    """Write a table as Parquet (``.parquet``), CSV (``.csv``) or Markdown (``.md``)."""
+@contextlib.contextmanager
+def atomic_output(path: str | Path, resume: str | Path | None = None) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write; it becomes ``path`` when the block ends.
+
+    A job killed while writing leaves ``path`` as it was (absent or complete), never
+    half written. ``resume``, the job's resume state, is deleted only after ``path``
+    is in place, so a kill at any moment loses at most the work since the last save.
+    The temporary name keeps the suffix, for writers that choose a format by it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".parquet":
-        table.to_parquet(path, index=False)
-    elif path.suffix == ".csv":
-        table.to_csv(path, index=False)
-    elif path.suffix == ".md":
-        path.write_text(to_markdown(table) + "\n")
-    else:
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if resume is not None:
+        Path(resume).unlink(missing_ok=True)
+
+
+def write_table(table: pd.DataFrame, path: str | Path, resume: str | Path | None = None) -> None:
+    """Write a table as Parquet (``.parquet``), CSV (``.csv``) or Markdown (``.md``).
+
+    Atomically; ``resume`` (a job's resume state) is deleted once the table is in place.
+    """
+    path = Path(path)
+    if path.suffix not in (".parquet", ".csv", ".md"):
         raise TrainmapError(f"cannot write a table as {path.suffix!r} ({path})")
+    with atomic_output(path, resume) as tmp:
+        if path.suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        elif path.suffix == ".csv":
+            table.to_csv(tmp, index=False)
+        else:
+            tmp.write_text(to_markdown(table) + "\n")
 
 
 def to_markdown(table: pd.DataFrame, float_format: str = "{:.3g}") -> str:

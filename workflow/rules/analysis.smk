@@ -20,7 +20,7 @@ rule import_experiment:
         mem_mb=2000,
         runtime=5,
     params:
-        experiment=lambda wc: TABLE_EXPERIMENTS[wc.table_experiment],
+        experiment=lambda wc: import_params(wc.table_experiment),
     script:
         "../scripts/import_experiment.py"
 

@@ -29,6 +29,7 @@ CHECKPOINT_RESOURCES = {
 rule checkpoint_metrics:
     input:
         unpack(lambda wc: CHECKPOINT_INPUTS[wc.checkpoint_experiment]),
+        files=checkpoint_files,
     output:
         "results/runs/{checkpoint_experiment}/metrics.parquet",
     log:

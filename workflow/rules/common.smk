@@ -1,5 +1,6 @@
 # Helpers shared by every stage: which names exist, wildcard constraints.
 
+from pathlib import Path
 
 SETTINGS = config["settings"]
 EXPERIMENTS = config.get("experiments") or {}
@@ -38,6 +39,22 @@ def seed_chunks(setting):
     return [(a, min(a + per_job, n) - 1) for a in range(0, n, per_job)]
 
 
+# What a training job's output depends on (with the seeds in its file name). Not the
+# title, convergence threshold, seed count, resources or progress logging: changing
+# them must not retrain. The script reads the logging interval from the config.
+TRAINING_KEYS = ("task", "model", "data", "optimizer", "training")
+LOGGING_KEYS = ("log_every_seconds",)
+
+
+def training_params(setting):
+    """The part of a setting's config that determines its training jobs' tables."""
+    params = {key: SETTINGS[setting][key] for key in TRAINING_KEYS}
+    params["training"] = {
+        k: v for k, v in params["training"].items() if k not in LOGGING_KEYS
+    }
+    return params
+
+
 def chunk_tables(wildcards):
     return [
         f"results/runs/{wildcards.setting}/chunks/seeds_{a}-{b}.parquet"
@@ -48,6 +65,20 @@ def chunk_tables(wildcards):
 def train_targets():
     """The metrics table of every configured setting."""
     return [f"results/runs/{s}/metrics.parquet" for s in SETTINGS]
+
+
+# ---- checkpoints.smk ----
+
+
+def checkpoint_files(wildcards):
+    """Every file in an experiment's checkpoint folder: adding or overwriting one reruns.
+
+    (The folder alone is one input whose time changes only when its top level does.)
+    """
+    folder = Path(
+        CHECKPOINT_EXPERIMENTS[wildcards.checkpoint_experiment]["checkpoints"]
+    )
+    return sorted(str(f) for f in folder.rglob("*") if f.is_file() and f.name[0] != ".")
 
 
 # ---- analysis.smk ----
@@ -62,6 +93,19 @@ def fit_options():
         key: ANALYSIS[key]
         for key in ("restarts", "seed", "n_iter", "tol", "min_covar", "covariance_type")
     }
+
+
+def import_params(experiment):
+    """What rule import_experiment reads of a table experiment.
+
+    Not its title; of the threshold only whether there is one (the import checks that
+    it comes with an accuracy column), so that changing it reruns only what uses it.
+    """
+    params = dict(TABLE_EXPERIMENTS[experiment])
+    params.pop("title")
+    if params.get("convergence_threshold") is not None:
+        params["convergence_threshold"] = True
+    return params
 
 
 def metrics_of(name):

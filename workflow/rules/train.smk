@@ -20,7 +20,7 @@ rule train:
         runtime=lambda wc: SETTINGS[wc.setting]["resources"]["runtime"],
         gpu=lambda wc: SETTINGS[wc.setting]["resources"]["gpu"],
     params:
-        setting=lambda wc: SETTINGS[wc.setting],
+        setting=lambda wc: training_params(wc.setting),
         device=config["device"],
         # Not an output: Snakemake must not delete it when the job is killed.
         resume="results/runs/{setting}/resume/seeds_{first}-{last}.pt",

@@ -1,14 +1,12 @@
 """Markdown summary: the HMM's phases against memorisation and generalisation."""
 
-from pathlib import Path
-
 import pandas as pd
 
 from trainmap.analysis.hmm import HMMParams
 from trainmap.analysis.pca import run_rows
 from trainmap.figures.blog2025 import Label, phase_events, run_states, summary_markdown
 from trainmap.jobs import job
-from trainmap.tables import RUN, read_metrics_table
+from trainmap.tables import RUN, atomic_output, read_metrics_table
 
 with job(snakemake) as log:  # noqa: F821
     smk = snakemake  # noqa: F821
@@ -28,5 +26,6 @@ with job(snakemake) as log:  # noqa: F821
         HMMParams.load(smk.input.model).k,
         label,
     )
-    Path(smk.output[0]).write_text(text)
+    with atomic_output(smk.output[0]) as tmp:
+        tmp.write_text(text)
     log.info("wrote %s", smk.output[0])

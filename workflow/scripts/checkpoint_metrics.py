@@ -18,4 +18,4 @@ with job(snakemake) as log:  # noqa: F821
         raise TrainmapError(
             f"experiments.{smk.wildcards.checkpoint_experiment}: {error}"
         ) from error
-    write_table(table, smk.output[0])
+    write_table(table, smk.output[0], resume=smk.params.resume)

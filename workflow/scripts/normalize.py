@@ -1,18 +1,22 @@
 """Z-score each run's metrics and split the runs into fit and held-out (rule normalize)."""
 
 from trainmap.analysis.normalize import normalize_runs
+from trainmap.errors import TrainmapError
 from trainmap.jobs import job
 from trainmap.tables import read_metrics_table, write_table
 
 with job(snakemake) as log:  # noqa: F821
     smk = snakemake  # noqa: F821
-    zscores, split = normalize_runs(
-        read_metrics_table(smk.input[0]),
-        metrics=smk.params.metrics,
-        max_checkpoints=smk.params.max_checkpoints,
-        min_length=smk.params.min_length,
-        held_out_fraction=smk.params.held_out_fraction,
-        seed=smk.params.seed,
-    )
+    try:
+        zscores, split = normalize_runs(
+            read_metrics_table(smk.input[0]),
+            metrics=smk.params.metrics,
+            max_checkpoints=smk.params.max_checkpoints,
+            min_length=smk.params.min_length,
+            held_out_fraction=smk.params.held_out_fraction,
+            seed=smk.params.seed,
+        )
+    except TrainmapError as error:  # name the setting or experiment
+        raise TrainmapError(f"{smk.wildcards.name}: {error}") from error
     write_table(zscores, smk.output.zscores)
     write_table(split, smk.output.split)

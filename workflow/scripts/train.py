@@ -5,12 +5,16 @@ from trainmap.tables import write_table
 from trainmap.training.trainer import train_seeds
 
 with job(snakemake) as log:  # noqa: F821
-    wc = snakemake.wildcards  # noqa: F821
+    smk = snakemake  # noqa: F821
+    wc = smk.wildcards
+    # The logging interval is no param (changing it must not retrain): read from the config.
+    setting = smk.params.setting
+    log_every = smk.config["settings"][wc.setting]["training"]["log_every_seconds"]
     table = train_seeds(
-        snakemake.params.setting,  # noqa: F821
+        {**setting, "training": {**setting["training"], "log_every_seconds": log_every}},
         seeds=range(int(wc.first), int(wc.last) + 1),
-        device=snakemake.params.device,  # noqa: F821
-        resume_path=snakemake.params.resume,  # noqa: F821
+        device=smk.params.device,
+        resume_path=smk.params.resume,
         name=wc.setting,
     )
-    write_table(table, snakemake.output[0])  # noqa: F821
+    write_table(table, smk.output[0], resume=smk.params.resume)

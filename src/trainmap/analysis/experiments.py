@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from trainmap.analysis.normalize import check_table, drop_diverged, metric_columns
 from trainmap.errors import TrainmapError
@@ -80,6 +81,53 @@ def _column(table: pd.DataFrame, name: str, key: str, path: Path) -> pd.Series:
     return table[name]
 
 
+#: How a user's ``diverged`` column may spell its flags (blank: not diverged).
+FLAGS = {
+    **dict.fromkeys(("true", "yes", "y", "1", "1.0", "t"), True),
+    **dict.fromkeys(("false", "no", "n", "0", "0.0", "f", "", "nan", "none"), False),
+}
+
+
+def diverged_flags(column: pd.Series, key: str, path: Path) -> pd.Series:
+    """A user's ``diverged`` column as booleans: true/false, yes/no, 1/0; blank is false."""
+    if column.dtype == bool:
+        return column
+    text = column.astype(str).str.strip().str.lower().where(column.notna(), "")
+    unknown = sorted(set(text) - set(FLAGS))
+    if unknown:
+        raise TrainmapError(
+            f"{key}: values {unknown[:5]} are not flags; use true/false, yes/no or 1/0 "
+            f"(blank counts as not diverged) ({path})"
+        )
+    return text.map(FLAGS).astype(bool)
+
+
+def experiment_keys(schemas: str | Path) -> set[str]:
+    """The keys an experiment may have: those of both kinds in the workflow's schemas."""
+    schemas = Path(schemas)
+    table = yaml.safe_load((schemas / "experiments.schema.yaml").read_text())
+    folder = yaml.safe_load((schemas / "experiments_checkpoints.schema.yaml").read_text())
+    return {*table["$defs"]["table_experiment"]["properties"], *folder["properties"]}
+
+
+def check_experiment_keys(experiments: dict | None, schemas: str | Path) -> None:
+    """Name an experiment's misspelt key: the schema's one-of error does not.
+
+    ``schemas`` is the folder of the workflow's schema files.
+    """
+    known = experiment_keys(schemas)
+    for name, experiment in (experiments or {}).items():
+        if not isinstance(experiment, dict):
+            raise TrainmapError(f"experiments.{name}: expected keys, got {experiment!r}")
+        for key in experiment:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise TrainmapError(f"experiments.{name}: unknown key {key!r}{hint}")
+        if "table" not in experiment and "checkpoints" not in experiment:
+            raise TrainmapError(f"experiments.{name}: needs a `table:` or a `checkpoints:` key")
+
+
 def import_table(experiment: dict, name: str) -> pd.DataFrame:
     """The metrics table of a table experiment, checked.
 
@@ -132,6 +180,12 @@ def import_table(experiment: dict, name: str) -> pd.DataFrame:
                 f"{key}.columns.eval_acc: {int(bad.sum())} missing or non-numeric value(s) "
                 f"in run(s) {runs} ({path})"
             )
+        if table[EVAL_ACC].max() > 1 or table[EVAL_ACC].min() < 0:
+            raise TrainmapError(
+                f"{key}.columns.eval_acc: column {mapping.get('eval_acc') or EVAL_ACC!r} has "
+                f"values from {table[EVAL_ACC].min():g} to {table[EVAL_ACC].max():g}; give "
+                f"accuracy as a fraction in [0, 1] (percent / 100) ({path})"
+            )
         if experiment.get("convergence_threshold") is None:
             raise TrainmapError(
                 f"{key}.convergence_threshold: needed with an evaluation-accuracy column"
@@ -141,14 +195,22 @@ def import_table(experiment: dict, name: str) -> pd.DataFrame:
             f"{key}.columns.eval_acc: convergence_threshold is set but the table has no "
             f"evaluation-accuracy column ({path})"
         )
-    table[DIVERGED] = out[DIVERGED].astype(bool) if DIVERGED in out else False
+    table[DIVERGED] = (
+        diverged_flags(out[DIVERGED], f"{key}.columns.diverged", path) if DIVERGED in out else False
+    )
     # Loss curves and per-example losses under their metrics-table names feed the blog figures.
     for column in [c for c in CARRIED if c in raw.columns] + example_loss_columns(raw):
         if column not in table.columns:
             table[column] = raw[column]
+    # Diverged runs are dropped by the analysis (their metrics may be NaN): check the rest.
+    live = drop_diverged(table.assign(**{RUN: table[RUN_NAME]}))
+    if live.empty:
+        raise TrainmapError(
+            f"{key}: every one of the {len(ids)} runs is marked diverged; nothing to analyse "
+            f"({path})"
+        )
     try:
-        # A diverged run's last rows may hold NaN metrics; the analysis drops the run anyway.
-        check_table(drop_diverged(table.assign(**{RUN: table[RUN_NAME]})), metrics, min_runs=2)
+        check_table(live, metrics, min_runs=2)
     except TrainmapError as error:
         raise TrainmapError(f"{key} ({path}): {error}") from error
     log.info(

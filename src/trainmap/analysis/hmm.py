@@ -20,7 +20,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from trainmap.errors import TrainmapError
-from trainmap.tables import EPOCH, RUN, STEP
+from trainmap.tables import EPOCH, RUN, STEP, atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -250,16 +250,17 @@ def decode(model: GaussianHMM, zscores: pd.DataFrame, metrics: list[str]) -> pd.
 
 def save(model: GaussianHMM, metrics: list[str], pickle_path: Path, arrays_path: Path) -> None:
     """Save the hmmlearn object (pickle) and its parameters as plain arrays (``.npz``)."""
-    with open(pickle_path, "wb") as f:
+    with atomic_output(pickle_path) as tmp, open(tmp, "wb") as f:
         pickle.dump(model, f)
-    np.savez(
-        arrays_path,
-        startprob=model.startprob_,
-        transmat=model.transmat_,
-        means=model.means_,
-        covars=model.covars_,
-        metrics=np.array(metrics, dtype=str),
-    )
+    with atomic_output(arrays_path) as tmp:
+        np.savez(
+            tmp,
+            startprob=model.startprob_,
+            transmat=model.transmat_,
+            means=model.means_,
+            covars=model.covars_,
+            metrics=np.array(metrics, dtype=str),
+        )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from trainmap.errors import TrainmapError
-from trainmap.tables import DIVERGED, EPOCH, METRICS, RUN, STEP
+from trainmap.tables import DIVERGED, EPOCH, METRICS, RUN, RUN_NAME, STEP
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ def drop_diverged(table: pd.DataFrame) -> pd.DataFrame:
     return table[~table[RUN].isin(bad)].reset_index(drop=True)
 
 
+#: Larger values overflow float64 when squared (the z-score's variance).
+HUGE = 1e150
+
+
 def check_table(
     table: pd.DataFrame, metrics: list[str], min_length: int = 1, min_runs: int = 2
 ) -> list[str]:
@@ -65,6 +69,8 @@ def check_table(
     * a metric with no finite value at all is dropped with a warning (e.g. bias
       metrics of a model without biases);
     * a metric with some NaN or infinite values raises, naming the runs;
+    * a metric with values beyond 1e150 raises (their squares, in the z-score's
+      variance, overflow float64);
     * fewer than ``min_runs`` runs, or a run with fewer than ``min_length``
       checkpoints, raises, naming the run;
     * duplicated (run, step) rows raise.
@@ -82,6 +88,12 @@ def check_table(
             raise TrainmapError(
                 f"metric column {m!r} has {int((~finite).sum())} NaN or infinite value(s) "
                 f"in run(s) {_runs_text(bad)}"
+            )
+        elif (huge := np.abs(table[m].to_numpy(dtype=float)) > HUGE).any():
+            raise TrainmapError(
+                f"metric column {m!r} has values up to {np.abs(table[m]).max():.3g} in run(s) "
+                f"{_runs_text(table.loc[huge, RUN].unique())}: too large to z-score (the "
+                f"variance overflows); rescale the column"
             )
         else:
             kept.append(m)
@@ -173,8 +185,16 @@ def normalize_runs(
 
     ``metrics`` None means the 14 paper metrics that the table has.
     """
+    n_runs = table[RUN].nunique()
     table = drop_diverged(table)
-    metrics = check_table(table, metric_columns(table, metrics), min_length=min_length)
+    if table.empty:
+        raise TrainmapError(
+            f"all {n_runs} runs diverged (their loss or weights became NaN/inf): nothing to "
+            "analyse; make training stable (e.g. a lower learning rate) and retrain"
+        )
+    # Errors name the user's own run ids where the table has them.
+    named = table.assign(**{RUN: table[RUN_NAME]}) if RUN_NAME in table.columns else table
+    metrics = check_table(named, metric_columns(table, metrics), min_length=min_length)
     zscores, kept = zscore(table, metrics, max_checkpoints)
     log.info(
         "%d runs, %d checkpoints, %d metrics: %s", table[RUN].nunique(), len(table), len(kept), kept

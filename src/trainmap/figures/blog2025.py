@@ -36,6 +36,7 @@ from trainmap.tables import (  # noqa: E402
     STEP,
     TRAIN_ACC,
     TRAIN_LOSS,
+    atomic_output,
     to_markdown,
 )
 
@@ -75,14 +76,14 @@ def state_colour(state: int) -> str:
 
 def write_html(figure: go.Figure, path: str | Path) -> None:
     """Write a self-contained HTML file (plotly.js inlined: no network needed)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.write_html(path, include_plotlyjs=True, full_html=True)
+    with atomic_output(path) as tmp:
+        figure.write_html(tmp, include_plotlyjs=True, full_html=True)
 
 
 def save_png(figure: plt.Figure, path: str | Path) -> None:
     """Write a matplotlib figure as PNG and close it."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=130, bbox_inches="tight")
+    with atomic_output(path) as tmp:
+        figure.savefig(tmp, dpi=130, bbox_inches="tight")
     plt.close(figure)
 
 
@@ -512,7 +513,8 @@ def state_graph(
             color="black" if bold else "grey50",
         )
     graph.attr(label=f"{label.text()}\nHMM with {k} state(s); bold: run {label.run}'s path")
-    graph.render(outfile=path, cleanup=True)
+    with atomic_output(path) as tmp:
+        graph.render(outfile=tmp, cleanup=True)
 
 
 # ---------------------------------------------------------------- summary

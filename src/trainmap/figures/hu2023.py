@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from trainmap.analysis.training_map import feature_label  # noqa: E402
+from trainmap.tables import atomic_output  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,8 @@ def training_map(
             penwidth=str(1 + 3 * edge.runs / edge.runs_total),
         )
     for path, fmt in ((png, "png"), (svg, "svg")):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_bytes(graph.pipe(format=fmt, engine="dot"))
+        with atomic_output(path) as tmp:
+            tmp.write_bytes(graph.pipe(format=fmt, engine="dot"))
 
 
 def edge_figure_table(edges: pd.DataFrame, top: int = 3) -> pd.DataFrame:
@@ -130,7 +131,8 @@ def model_selection(
         ax.legend(fontsize=7)
     fig.suptitle("Model selection curves (Hu et al. 2023, figure 10)")
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=130)
     plt.close(fig)
 
 
@@ -159,7 +161,8 @@ def convergence_histograms(
         ax.legend(fontsize=7)
     fig.suptitle("Convergence times (Hu et al. 2023, figure 11)")
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=130)
     plt.close(fig)
 
 

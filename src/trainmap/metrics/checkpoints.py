@@ -157,10 +157,17 @@ def _torch_load(path: Path) -> object:
             "weights as a state dict (torch.save(model.state_dict(), ...)) or as safetensors"
         ) from error
     except (RuntimeError, OSError, EOFError) as error:
-        raise TrainmapError(f"cannot read checkpoint {path}: {error}") from error
+        raise TrainmapError(
+            f"cannot read checkpoint {path}: {error or type(error).__name__}"
+        ) from error
 
 
 def _load_file(path: Path) -> object:
+    if path.stat().st_size == 0:
+        raise TrainmapError(
+            f"checkpoint {path} is empty (0 bytes), perhaps from an interrupted save: "
+            "save it again or delete it"
+        )
     if path.suffix == ".safetensors":
         try:
             return load_file(path)
@@ -358,8 +365,7 @@ def checkpoint_metrics(
     table = _to_table([done[c.name] for c in checkpoints])
     if scores is not None:
         table = add_scores(table, scores)
-    if resume is not None:
-        resume.unlink(missing_ok=True)
+    # The resume state stays until the caller has written the table.
     return table
 
 

@@ -24,6 +24,7 @@ from trainmap.sandbox.data import Task, make_data
 from trainmap.sandbox.frames import PARAMS, FrameRenderer, member_params
 from trainmap.sandbox.model import LAYERS, Sandbox, Shape
 from trainmap.sandbox.trainer import load_snapshots
+from trainmap.tables import atomic_output
 
 Paths = Sequence[str | Path]
 
@@ -69,8 +70,8 @@ def ranked_runs(log: pd.DataFrame) -> list[int]:
 
 
 def _save(fig: plt.Figure, output: str | Path) -> None:
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output)
+    with atomic_output(output) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
 
 

@@ -28,6 +28,7 @@ from trainmap.errors import TrainmapError
 from trainmap.sandbox.data import SHUFFLE_STREAM, Task, make_data, overlap
 from trainmap.sandbox.model import LAYERS, MLP_PARAMS, Sandbox, Shape
 from trainmap.sandbox.plan import JobSpec
+from trainmap.tables import atomic_output
 from trainmap.training.trainer import resolve_device
 
 log = logging.getLogger("trainmap.sandbox")
@@ -351,17 +352,19 @@ class Trainer:
 
     def save(self, log_path: str | Path, weights_path: str | Path) -> None:
         """Write the log (Parquet) and the weight snapshots (npz, arrays (E, M, ...))."""
-        self.history().to_parquet(log_path, index=False)
+        with atomic_output(log_path) as tmp:
+            self.history().to_parquet(tmp, index=False)
         epochs = sorted(self.snapshots)
         names = self.snapshots[epochs[0]].keys()
-        np.savez_compressed(
-            weights_path,
-            epochs=np.array(epochs),
-            seeds=np.array(self.spec.seeds),
-            lr=np.array(self.spec.lr),
-            mlp_discount=np.array(self.spec.mlp_discount),
-            **{n: np.stack([self.snapshots[e][n] for e in epochs]) for n in names},
-        )
+        with atomic_output(weights_path) as tmp:
+            np.savez_compressed(
+                tmp,
+                epochs=np.array(epochs),
+                seeds=np.array(self.spec.seeds),
+                lr=np.array(self.spec.lr),
+                mlp_discount=np.array(self.spec.mlp_discount),
+                **{n: np.stack([self.snapshots[e][n] for e in epochs]) for n in names},
+            )
 
 
 def train_job(

@@ -13,6 +13,7 @@ from trainmap.errors import TrainmapError
 from trainmap.sandbox.figures import describe, ranked_runs, read_logs, task_of
 from trainmap.sandbox.frames import FrameRenderer, member_params
 from trainmap.sandbox.trainer import load_snapshots
+from trainmap.tables import atomic_output
 
 log = logging.getLogger("trainmap.sandbox")
 
@@ -46,7 +47,7 @@ def video_of_run(
     epochs = saved[::every] + ([saved[-1]] if (len(saved) - 1) % every else [])
     renderer = FrameRenderer(task_of(table), history, label, dpi=dpi, annotate=False)
     options = {"fps": fps, "macro_block_size": 1} if suffix == ".mp4" else {"duration": 1 / fps}
-    with imageio.get_writer(output, **options) as writer:
+    with atomic_output(output) as tmp, imageio.get_writer(tmp, **options) as writer:
         for i, epoch in enumerate(epochs):
             figure = renderer.draw(member_params(snapshots, epoch, run), epoch)
             figure.canvas.draw()

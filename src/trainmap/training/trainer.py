@@ -22,6 +22,7 @@ Every ``resume_every`` checkpoints the whole training state (weights,
 optimiser, rows so far) is written atomically to ``resume_path``; a rerun
 with the same config continues from it and produces the same table as an
 uninterrupted run (the random streams depend only on seed and epoch/step).
+The caller deletes the state once it has written the table.
 """
 
 from __future__ import annotations
@@ -366,10 +367,9 @@ def train_seeds(
                     },
                     resume,
                 )
-    table = _to_table(records)
-    if resume is not None:
-        resume.unlink(missing_ok=True)
-    return table
+    # The resume state stays until the caller has written the table
+    # (trainmap.tables.write_table(..., resume=...)): a kill before that loses nothing.
+    return _to_table(records)
 
 
 def _to_table(records: list[dict[str, Tensor]]) -> pd.DataFrame:

@@ -1,0 +1,126 @@
+"""Bad user input: a clear error naming the key, column and the user's run id, or the
+handling README describes (diverged runs dropped with a warning)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from snakemake.utils import validate
+from workflow_checkout import ROOT, tiny_config
+
+from trainmap.analysis.experiments import check_experiment_keys, import_table
+from trainmap.analysis.normalize import normalize_runs
+from trainmap.errors import TrainmapError
+from trainmap.metrics.checkpoints import load_state_dict
+from trainmap.tables import DIVERGED, RUN_NAME
+from trainmap.training.tasks import task_names
+
+METRICS = ["l1", "l2", "spectral", "weight_var"]
+
+
+def user_table(tmp_path, edit=None) -> dict:
+    """The example experiment (12 runs seed_0..seed_11, 80 rows each), edited, as a config."""
+    table = pd.read_csv(ROOT / "config" / "examples" / "own_runs.csv")
+    if edit is not None:
+        table = edit(table)
+    path = tmp_path / "runs.csv"
+    table.to_csv(path, index=False)
+    columns = {"run": "seed", "step": "iteration", "eval_acc": "val_accuracy", "metrics": METRICS}
+    if "flag" in table.columns:
+        columns["diverged"] = "flag"
+    return {"title": "t", "table": str(path), "columns": columns, "convergence_threshold": 0.9}
+
+
+def normalize(table: pd.DataFrame, min_length: int = 1):
+    return normalize_runs(table, METRICS, min_length=min_length)
+
+
+def test_accuracy_in_percent_is_named(tmp_path):
+    config = user_table(tmp_path, lambda t: t.assign(val_accuracy=100 * t["val_accuracy"]))
+    with pytest.raises(
+        TrainmapError, match=r"experiments\.mine\.columns\.eval_acc.*val_accuracy.*fraction"
+    ):
+        import_table(config, "mine")
+
+
+def test_diverged_blanks_and_no_mean_not_diverged(tmp_path, caplog):
+    def flags(t):
+        flag = np.where(t["seed"] == "seed_3", "yes", np.where(t["seed"] == "seed_4", "no", ""))
+        return t.assign(flag=flag)
+
+    table = import_table(user_table(tmp_path, flags), "mine")
+    flagged = set(table.loc[table[DIVERGED], RUN_NAME])
+    assert flagged == {"seed_3"}
+    with caplog.at_level(logging.WARNING):
+        zscores, _ = normalize(table)
+    assert zscores["run"].nunique() == 11
+    assert "dropping 1 diverged run" in caplog.text
+
+
+def test_unknown_diverged_flags_are_named(tmp_path):
+    config = user_table(tmp_path, lambda t: t.assign(flag="maybe"))
+    with pytest.raises(TrainmapError, match=r"columns\.diverged.*'maybe'"):
+        import_table(config, "mine")
+
+
+def test_nan_metrics_after_divergence_are_dropped_not_rejected(tmp_path):
+    def diverge(t):
+        late = (t["seed"] == "seed_5") & (t["iteration"] >= 400)
+        t.loc[late, "l1"] = np.nan
+        return t.assign(flag=late)
+
+    table = import_table(user_table(tmp_path, diverge), "mine")
+    zscores, _ = normalize(table)
+    assert zscores["run"].nunique() == 11 and np.isfinite(zscores[METRICS]).all().all()
+
+
+def test_values_overflowing_the_zscore_are_named(tmp_path):
+    def huge(t):
+        t.loc[t["seed"] == "seed_7", "l2"] *= 1e300
+        return t
+
+    with pytest.raises(TrainmapError, match=r"'l2'.*seed_7.*too large"):
+        import_table(user_table(tmp_path, huge), "mine")
+
+
+def test_a_run_shorter_than_k_max_is_named_by_its_own_id(tmp_path):
+    def shorten(t):
+        return t[(t["seed"] != "seed_2") | (t["iteration"] < 30)]
+
+    table = import_table(user_table(tmp_path, shorten), "mine")
+    with pytest.raises(TrainmapError, match=r"seed_2.*only 3 checkpoint.*k_max"):
+        normalize(table, min_length=8)
+
+
+def test_all_runs_diverged_says_so(tmp_path):
+    table = import_table(user_table(tmp_path), "mine").assign(**{DIVERGED: True})
+    with pytest.raises(TrainmapError, match="all 12 runs diverged"):
+        normalize(table)
+    config = user_table(tmp_path, lambda t: t.assign(flag="true"))
+    with pytest.raises(TrainmapError, match="every one of the 12 runs is marked diverged"):
+        import_table(config, "mine")
+
+
+def test_a_misspelt_experiment_key_is_named():
+    experiments = {"mine": {"title": "t", "tabel": "runs.csv"}}
+    with pytest.raises(TrainmapError, match=r"experiments\.mine: unknown key 'tabel'.*'table'"):
+        check_experiment_keys(experiments, ROOT / "workflow" / "schemas")
+
+
+def test_the_schema_knows_exactly_the_registered_tasks():
+    schema = yaml.safe_load((ROOT / "workflow/schemas/settings.schema.yaml").read_text())
+    assert sorted(schema["properties"]["task"]["enum"]) == task_names()
+    config = tiny_config()
+    config["settings"]["modular"]["task"] = "modular_adition"
+    with pytest.raises(Exception, match="modular_adition"):
+        validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
+
+
+def test_an_empty_checkpoint_file_has_a_reason(tmp_path):
+    (tmp_path / "step_0.pt").write_bytes(b"")
+    with pytest.raises(TrainmapError, match=r"step_0\.pt is empty \(0 bytes\)"):
+        load_state_dict(tmp_path / "step_0.pt")

@@ -1,0 +1,234 @@
+"""What reruns and what is configured, through the real snakemake command (mostly dry runs).
+
+A rule reruns when, and only when, something that determines its output changed:
+titles, resources, logging and thresholds must not retrain; the learning rate must.
+A ``--configfile`` is the whole config; layered files merge key by key.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from workflow_checkout import ROOT, checkout, tiny_config
+
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+TRAINED = "results/runs/modular/metrics.parquet"
+
+
+def snakemake(where: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [SNAKEMAKE, "--cores", "2", *args],
+        cwd=where,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def planned(where: Path, *args: str) -> dict[str, int]:
+    """The jobs a dry run would run, by rule."""
+    done = snakemake(where, "-n", *args)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    text = done.stdout + done.stderr
+    if "Nothing to be done" in text:
+        return {}
+    stats = text[text.index("Job stats:") : text.index("Reasons:")]
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", stats, re.MULTILINE)}
+
+
+def small_config() -> dict:
+    """The tiny config's `modular` setting, 2 seeds in 2 jobs of 2 epochs, nothing else."""
+    setting = copy.deepcopy(tiny_config()["settings"]["modular"])
+    setting.update(seeds=4, seeds_per_job=2)
+    setting["training"].update(epochs=2)
+    return {"settings": {"modular": setting}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A checkout where `modular` (2 training jobs) and an imported table are built."""
+    config = small_config()
+    config["experiments"] = {
+        "own": {
+            "title": "Own runs",
+            "table": str(ROOT / "config" / "examples" / "own_runs.csv"),
+            "columns": {
+                "run": "seed",
+                "step": "iteration",
+                "eval_acc": "val_accuracy",
+                "metrics": ["l1", "l2", "spectral", "weight_var"],
+            },
+            "convergence_threshold": 0.9,
+        }
+    }
+    where = checkout(tmp_path_factory.mktemp("rebuild") / "workflow", config)
+    targets = (TRAINED, "results/normalized/own/zscores.parquet")
+    done = snakemake(where, *targets, "--configfile", "test.yaml")
+    assert done.returncode == 0, done.stderr[-5000:]
+    return where, config
+
+
+def with_change(where: Path, config: dict, change) -> str:
+    changed = copy.deepcopy(config)
+    change(changed)
+    (where / "changed.yaml").write_text(yaml.safe_dump(changed))
+    return "changed.yaml"
+
+
+def modular(c: dict) -> dict:
+    return c["settings"]["modular"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: modular(c).update(title="Another title"),
+        lambda c: modular(c)["resources"].update(mem_mb=4000, runtime=60),
+        lambda c: modular(c)["training"].update(log_every_seconds=30),
+        lambda c: modular(c).update(convergence_threshold=0.5),
+    ],
+    ids=["title", "resources", "log_every_seconds", "convergence_threshold"],
+)
+def test_metadata_changes_do_not_retrain(trained, change):
+    where, config = trained
+    assert planned(where, TRAINED, "--configfile", with_change(where, config, change)) == {}
+
+
+def test_a_learning_rate_change_retrains_every_job(trained):
+    where, config = trained
+    changed = with_change(where, config, lambda c: modular(c)["optimizer"].update(lr=0.02))
+    assert planned(where, TRAINED, "--configfile", changed) == {
+        "train": 2,
+        "gather_runs": 1,
+        "total": 3,
+    }
+
+
+def test_more_seeds_train_only_the_new_chunk(trained):
+    where, config = trained
+    changed = with_change(where, config, lambda c: modular(c).update(seeds=6))
+    jobs = snakemake(where, "-n", TRAINED, "--configfile", changed)
+    assert "seeds_4-5.parquet" in jobs.stdout
+    assert planned(where, TRAINED, "--configfile", changed)["train"] == 1
+
+
+@pytest.mark.parametrize(
+    "change", [{"title": "New"}, {"convergence_threshold": 0.5}], ids=["title", "threshold"]
+)
+def test_a_table_experiment_title_or_threshold_reruns_no_import(trained, change):
+    where, config = trained
+    changed = with_change(where, config, lambda c: c["experiments"]["own"].update(change))
+    assert planned(where, "results/normalized/own/zscores.parquet", "--configfile", changed) == {}
+
+
+def test_a_new_or_overwritten_checkpoint_reruns_its_metrics(tmp_path):
+    folder = tmp_path / "checkpoints"
+    (folder / "seed_0").mkdir(parents=True)
+    (folder / "seed_0" / "step_0.pt").write_bytes(b"x")
+    config = {"experiments": {"ck": {"title": "ck", "checkpoints": str(folder)}}}
+    where = checkout(tmp_path / "workflow", config)
+    output = where / "results" / "runs" / "ck" / "metrics.parquet"
+    output.parent.mkdir(parents=True)
+    output.write_bytes(b"made after the checkpoints")
+    target = "results/runs/ck/metrics.parquet"
+    assert planned(where, target, "--configfile", "test.yaml") == {}
+    time.sleep(0.01)
+    (folder / "seed_0" / "step_5.pt").write_bytes(b"y")  # a new checkpoint, one level down
+    assert planned(where, target, "--configfile", "test.yaml") == {
+        "checkpoint_metrics": 1,
+        "total": 1,
+    }
+    (folder / "seed_0" / "step_5.pt").unlink()
+    os.utime(output)
+    time.sleep(0.01)
+    (folder / "seed_0" / "step_0.pt").write_bytes(b"overwritten")
+    assert planned(where, target, "--configfile", "test.yaml") == {
+        "checkpoint_metrics": 1,
+        "total": 1,
+    }
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory):
+    """A checkout that runs the README's commands as written (no --configfile rewriting)."""
+    return checkout(tmp_path_factory.mktemp("readme") / "workflow", {})
+
+
+def test_a_configfile_is_the_whole_config(repository):
+    jobs = planned(repository, "--configfile", "config/examples/own_runs.yaml")
+    assert jobs["import_experiment"] == 1
+    for rule in ("train", "sandbox_train", "blog_pca"):
+        assert rule not in jobs, f"{rule} runs though the file names no such stage"
+
+
+def test_a_file_layered_over_the_default_adds_to_it(repository):
+    default = planned(repository)
+    layered = planned(
+        repository, "--configfile", "config/config.yaml", "config/examples/own_runs.yaml"
+    )
+    assert layered["train"] == default["train"]
+    assert layered["sandbox_train"] == default["sandbox_train"]
+    assert layered["import_experiment"] == 1 and "import_experiment" not in default
+
+
+def test_left_out_sections_take_the_schema_defaults(repository):
+    own = yaml.safe_load((ROOT / "config" / "examples" / "own_runs.yaml").read_text())
+    (repository / "k3.yaml").write_text(yaml.safe_dump({**own, "analysis": {"k_max": 3}}))
+    sweep = "results/bic/own_runs/sweep.csv"
+    assert planned(repository, sweep, "--configfile", "k3.yaml")["bic_sweep"] == 3
+    schema = yaml.safe_load((ROOT / "workflow/schemas/analysis.schema.yaml").read_text())
+    default = schema["properties"]["k_max"]["default"]
+    jobs = planned(repository, sweep, "--configfile", "config/examples/own_runs.yaml")
+    assert jobs["bic_sweep"] == default
+
+
+def readme_commands() -> list[list[str]]:
+    """Every `.venv/bin/snakemake ...` command in README.md and config/examples/*.yaml."""
+    texts = [ROOT / "README.md", *sorted((ROOT / "config" / "examples").glob("*.yaml"))]
+    found = []
+    for path in texts:
+        text = re.sub(r"\\\n\s*(#\s*)?", " ", path.read_text())
+        for line in text.splitlines():
+            match = re.search(r"\.venv/bin/snakemake ([^#`]*)", line)
+            if match:
+                found.append(match.group(1).split())
+    return found
+
+
+def test_every_readme_command_dry_runs(repository):
+    commands = readme_commands()
+    assert len(commands) >= 10
+    # The example checkpoint folder, as the README makes it, but empty files: a dry run
+    # reads no checkpoint.
+    folder = repository / "data" / "own_checkpoints" / "seed_0"
+    folder.mkdir(parents=True)
+    (folder / "step_0.pt").write_bytes(b"")
+    (folder.parent / "scores.csv").write_text("run,step,eval_acc\n")
+    (repository / "my_changes.yaml").write_text(yaml.safe_dump({"scale": "mine"}))
+    # Commands that differ only in their targets run as one dry run.
+    runs: dict[tuple[str, ...], list[str]] = {}
+    for command in commands:
+        # Cores come from snakemake() here; the SLURM profile needs a cluster.
+        args = " ".join(command).replace("--profile profiles/slurm", "")
+        args = re.sub(r"--cores \w+", "", args).split()
+        if "--report" in args or "download_data" in args:
+            continue
+        targets = [a for a in args if a.startswith("results/")]
+        if "--configfile" in args:  # it takes every file name after it, targets too
+            after = args[args.index("--configfile") :]
+            assert not set(after) & set(targets), f"targets after --configfile: {command}"
+        options = tuple(a for a in args if a not in targets)
+        runs.setdefault(options, []).extend(targets)
+    for options, targets in runs.items():
+        done = snakemake(repository, "-n", *targets, *options)
+        assert done.returncode == 0, f"snakemake {targets} {options}:\n{done.stderr[-3000:]}"
