@@ -240,6 +240,7 @@ def checkpoint_metrics(
     include: Sequence[str] = (".*",),
     exclude: Sequence[str] = (),
     state_dict_key: str | None = None,
+    singular_values: str = "per_matrix",
     scores: str | Path | None = None,
     resume_path: str | Path | None = None,
     save_every_seconds: float = 30.0,
@@ -257,6 +258,8 @@ def checkpoint_metrics(
     state_dict_key
         The entry holding the state dict, for checkpoints that hold more
         (:func:`load_state_dict`).
+    singular_values
+        ``per_matrix`` or ``pooled`` (:func:`~trainmap.metrics.weights.weight_metrics`).
     scores
         Optional CSV or Parquet file of the runs' losses and accuracies
         (:func:`add_scores`), e.g. for convergence times.
@@ -275,7 +278,15 @@ def checkpoint_metrics(
     _compile(exclude, "exclude")
     checkpoints = find_checkpoints(folder, pattern, step_scale)
     options = json.dumps(
-        [str(folder), pattern, step_scale, list(include), list(exclude), state_dict_key]
+        [
+            str(folder),
+            pattern,
+            step_scale,
+            list(include),
+            list(exclude),
+            state_dict_key,
+            singular_values,
+        ]
     )
     resume = Path(resume_path) if resume_path is not None else None
     done: dict[str, dict] = {}
@@ -314,7 +325,7 @@ def checkpoint_metrics(
         values = dict.fromkeys(tables.METRICS, np.nan)  # the SVD fails on non-finite weights
         if finite:
             batch = [w[None] for w in weights.values()], [b[None] for b in biases.values()]
-            values = {m: float(v[0]) for m, v in weight_metrics(*batch).items()}
+            values = {m: float(v[0]) for m, v in weight_metrics(*batch, singular_values).items()}
         done[c.name] = {
             "name": c.name,
             "run_name": c.run,
