@@ -25,6 +25,7 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/hu2023.smk"
 include: "workflow/rules/blog.smk"
 include: "workflow/rules/sandbox.smk"
+include: "workflow/rules/fidelity.smk"
 
 
 rule all:
@@ -35,3 +36,4 @@ rule all:
         hu2023_targets(),
         blog_targets(),
         sandbox_targets(),
+        fidelity_targets(),

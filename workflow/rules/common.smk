@@ -229,3 +229,39 @@ wildcard_constraints:
 def sandbox_init_weights(wildcards):
     source = SANDBOX_JOBS[wildcards.job].init_from
     return sandbox_files(source, "weights.npz") if source else []
+
+
+# ---- fidelity.smk ----
+
+FIDELITY_CLAIMS = "config/claims.yaml"
+
+
+def fidelity_inputs():
+    """Every results table a claim reads that this config builds."""
+    files = {"claims": FIDELITY_CLAIMS, "runs": train_targets()}
+    if ANALYSED:
+        files["table1"] = f"{HU2023}/table1.csv"
+        files["maps"] = per_name("results/maps/{name}/edges.csv")
+        files["models"] = per_name("results/hmm/{name}/model.npz")
+        files["convergence"] = per_name(
+            "results/regression/{name}/convergence.csv", CONVERGING
+        )
+    if BLOG:
+        files["blog"] = [
+            f"{BLOG_DIR}/pca_turn.csv",
+            f"{BLOG_DIR}/pca_trajectory.parquet",
+            f"results/hmm/{BLOG['setting']}/states.parquet",
+        ]
+    if SANDBOX:
+        files["sandbox"] = [
+            *sandbox_files("base", "log.parquet"),
+            *sandbox_files("transfer", "log.parquet"),
+            *sandbox_files("scratch_p3", "log.parquet"),
+            f"{SANDBOX_DIR}/figure17_sparsity.csv",
+        ]
+    return files
+
+
+def fidelity_targets():
+    """The fidelity report."""
+    return ["results/fidelity.md", "results/fidelity.csv"]
