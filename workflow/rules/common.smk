@@ -238,7 +238,11 @@ FIDELITY_CLAIMS = "config/claims.yaml"
 
 def fidelity_inputs():
     """Every results table a claim reads that this config builds."""
-    files = {"claims": FIDELITY_CLAIMS, "runs": train_targets()}
+    files = {
+        "claims": FIDELITY_CLAIMS,
+        "schema": "workflow/schemas/claims.schema.yaml",
+        "runs": train_targets(),
+    }
     if ANALYSED:
         files["table1"] = f"{HU2023}/table1.csv"
         files["maps"] = per_name("results/maps/{name}/edges.csv")

@@ -15,7 +15,7 @@ with job(snakemake) as log:  # noqa: F821
         blog=smk.params.blog,
         sandbox=smk.params.sandbox,
     )
-    table = evaluate(load_claims(smk.input.claims), context)
+    table = evaluate(load_claims(smk.input.claims, smk.input.schema), context)
     log.info("claims:\n%s", table[["id", "status", "reproduced"]].to_string(index=False))
     write_table(table, smk.output.csv)
     text = markdown(table, f"Papers against this run (scale: {smk.params.scale})")
