@@ -42,6 +42,7 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/hu2023.smk"
 include: "workflow/rules/blog.smk"
 include: "workflow/rules/sandbox.smk"
+include: "workflow/rules/fidelity.smk"
 
 
 rule all:
@@ -52,3 +53,4 @@ rule all:
         hu2023_targets(),
         blog_targets(),
         sandbox_targets(),
+        fidelity_targets(),

@@ -25,8 +25,8 @@ def test_hand_computed_case():
         "trace": (-1 + 3) / 2,
         "spectral": (4 + 2) / 2,
         "trace_over_spectral": (-1 / 4 + 3 / 2) / 2,
-        "sv_mean": 2.5,  # pooled {4, 3, 2, 1}
-        "sv_var": 1.25,  # population variance of {4, 3, 2, 1}
+        "sv_mean": (3.5 + 1.5) / 2,  # per matrix: {4, 3} and {2, 1}
+        "sv_var": (0.25 + 0.25) / 2,  # population variances of {4, 3} and {2, 1}
         "weight_mean": 0.2,  # entries 3, 0, 0, -4, 1, 0, 0, 0, 2, 0
         "weight_median": 0.0,
         "weight_var": 3.0 - 0.04,  # mean of squares minus squared mean
@@ -37,9 +37,20 @@ def test_hand_computed_case():
     assert list(got) == list(METRICS)
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, rel=1e-12), name
+    pooled = {k: v.item() for k, v in weight_metrics([w1, w2], [b1, b2], "pooled").items()}
+    assert pooled["sv_mean"] == pytest.approx(2.5)  # {4, 3, 2, 1} as one set
+    assert pooled["sv_var"] == pytest.approx(1.25)
+    assert {k: v for k, v in pooled.items() if not k.startswith("sv_")} == {
+        k: v for k, v in got.items() if not k.startswith("sv_")
+    }
 
 
-def _numpy_metrics(weights, biases):
+def test_unknown_singular_value_mode_is_an_error():
+    with pytest.raises(ValueError, match="singular_values"):
+        weight_metrics([torch.ones(1, 2, 2)], [], "mean")
+
+
+def _numpy_metrics(weights, biases, singular_values="per_matrix"):
     """An independent per-seed computation with numpy."""
     mats = [np.asarray(w, dtype=np.float64) for w in weights]
     svs = [np.linalg.svd(w, compute_uv=False) for w in mats]
@@ -50,6 +61,12 @@ def _numpy_metrics(weights, biases):
     flat = np.concatenate([w.ravel() for w in mats])
     flat_b = np.concatenate([np.asarray(b, dtype=np.float64) for b in biases])
     pooled = np.concatenate(svs)
+    per_matrix = [np.where(s < 1e-5, 0.0, s) for s in svs]
+    if singular_values == "pooled":
+        sv_mean, sv_var = pooled.mean(), pooled.var()
+    else:
+        sv_mean = np.mean([s.mean() for s in per_matrix])
+        sv_var = np.mean([s.var() for s in per_matrix])
     return {
         "l1": l1.mean(),
         "l2": l2.mean(),
@@ -57,8 +74,8 @@ def _numpy_metrics(weights, biases):
         "trace": tr.mean(),
         "spectral": spec.mean(),
         "trace_over_spectral": (tr / spec).mean(),
-        "sv_mean": pooled.mean(),
-        "sv_var": pooled.var(),
+        "sv_mean": sv_mean,
+        "sv_var": sv_var,
         "weight_mean": flat.mean(),
         "weight_median": np.median(flat),
         "weight_var": flat.var(),
@@ -68,14 +85,16 @@ def _numpy_metrics(weights, biases):
     }
 
 
-def test_batched_metrics_match_numpy_per_seed():
+@pytest.mark.parametrize("singular_values", ["per_matrix", "pooled"])
+def test_batched_metrics_match_numpy_per_seed(singular_values):
     g = torch.Generator().manual_seed(0)
-    shapes = [(5, 7), (7, 5), (1, 6), (4, 4)]
+    shapes = [(5, 7), (7, 5), (1, 6), (4, 4), (3, 3)]
     weights = [torch.randn(3, *s, generator=g) for s in shapes]
+    weights[-1][:, 2] = weights[-1][:, 1]  # rank 2: a zero singular value (below 1e-5)
     biases = [torch.randn(3, n, generator=g) for n in (5, 8)]
-    got = weight_metrics(weights, biases)
+    got = weight_metrics(weights, biases, singular_values)
     for s in range(3):
-        expected = _numpy_metrics([w[s] for w in weights], [b[s] for b in biases])
+        expected = _numpy_metrics([w[s] for w in weights], [b[s] for b in biases], singular_values)
         for name in METRICS:
             assert got[name][s].item() == pytest.approx(expected[name], rel=1e-10), (name, s)
 
@@ -108,3 +127,40 @@ def test_transformer_measures_15_matrices_per_head_split():
     assert [tuple(b.shape[1:]) for b in biases] == [(512,), (128,)]
     # Head 2's query matrix is rows 64..95 of the stacked query weight.
     assert torch.equal(weights[2][0], model.attn.query.weight[64:96])
+
+
+@pytest.mark.parametrize(
+    ("init", "pooled_var", "per_matrix_var"),
+    # pytorch: the replication notes' figures for the modular transformer at init
+    # (pooled 0.091 against 0.031 per matrix).
+    [("pytorch", 0.091, 0.031), ("authors", None, None)],
+)
+def test_modular_transformer_at_init(init, pooled_var, per_matrix_var):
+    task = get_task(
+        "modular_addition",
+        {
+            "d_model": 128,
+            "n_heads": 4,
+            "d_head": 32,
+            "d_mlp": 512,
+            "layer_norm": False,
+            "init": init,
+        },  # fmt: skip
+        {"p": 113, "train_fraction": 0.3, "seed": 0},
+    )
+    torch.manual_seed(0)
+    model = task.build_model()
+    params = {k: v.detach().unsqueeze(0) for k, v in model.named_parameters()}
+    weights, biases = task.metric_tensors(model, params)
+    pooled = weight_metrics(weights, biases, "pooled")["sv_var"].item()
+    per_matrix = weight_metrics(weights, biases, "per_matrix")["sv_var"].item()
+    if init == "pytorch":
+        assert pooled == pytest.approx(pooled_var, abs=0.002)
+        assert per_matrix == pytest.approx(per_matrix_var, abs=0.002)
+        assert model.mlp_in.bias.abs().max() > 0
+        return
+    # The authors': N(0, 1/d_model) weights (std 0.088), zero biases, unembedding std 1/sqrt(114).
+    for w in weights:
+        assert w.std().item() == pytest.approx(128**-0.5, rel=0.05)
+    assert all(b.abs().max() == 0 for b in biases)
+    assert model.unembed.weight.std().item() == pytest.approx(114**-0.5, rel=0.05)

@@ -6,9 +6,18 @@ import sys
 from pathlib import Path
 
 import imageio.v2 as imageio
+import numpy as np
 import pytest
 
-from trainmap.sandbox.figures import figure9, frame_figure, ranked_runs, read_logs
+from trainmap.sandbox.figures import (
+    figure9,
+    frame_figure,
+    load_snapshots,
+    ranked_runs,
+    read_logs,
+    sparsity_curves,
+    sparsity_figure,
+)
 from trainmap.sandbox.plan import JobSpec
 from trainmap.sandbox.trainer import train_job
 from trainmap.sandbox.video import video_of_run
@@ -57,6 +66,18 @@ def test_figure9_compares_transfer_and_scratch(runs):
     out, paths = runs
     figure9([paths[3][0]], [paths[3][0]], out / "f9.png", scale="t")
     assert imageio.imread(out / "f9.png").shape[1] > 500
+
+
+def test_sparsity_table_summarises_each_models_curve(runs):
+    out, paths = runs
+    log, weights = paths[2]
+    table = sparsity_figure([log], [weights], out / "f17.png", scale="t", threshold=0.5)
+    frame = read_logs([log])
+    curves = sparsity_curves(frame, load_snapshots([weights]), np.logspace(-5, 2, 60))
+    np.testing.assert_allclose(table["mean_sparsity"], curves.mean(axis=1))
+    last = frame[frame.epoch == frame.epoch.max()].set_index("run").sort_index()["test_acc"]
+    assert table["success"].tolist() == (last > 0.5).tolist()
+    assert ((table["mean_sparsity"] > 0) & (table["mean_sparsity"] < 1)).all()
 
 
 def test_workflow_plans_every_sandbox_target():

@@ -11,7 +11,7 @@ import yaml
 from trainmap import tables
 from trainmap.errors import TrainmapError
 from trainmap.training import data as datasets
-from trainmap.training.models import Attention
+from trainmap.training.models import Attention, OneLayerTransformer
 from trainmap.training.tasks import SparseParities, get_task
 from trainmap.training.trainer import seed_chunks, train_seeds
 
@@ -170,3 +170,33 @@ def test_per_seed_split_draws_each_runs_data_from_its_seed():
     assert default.split == "per_seed"
     with pytest.raises(TrainmapError, match="data.split"):
         get_task("modular_addition", {}, {"p": 7, "train_fraction": 0.3, "seed": 0, "split": "x"})
+
+
+def _full_sequence_post_norm(model, tokens):
+    """The authors' post-norm block on every position, with full causal attention."""
+    x = model.embed(tokens) + model.pos_embed
+    b, t, d = x.shape
+    attn = model.attn
+    heads = [f(x).view(b, t, attn.n_heads, attn.d_head).transpose(1, 2)
+             for f in (attn.query, attn.key, attn.value)]  # fmt: skip
+    mixed = torch.nn.functional.scaled_dot_product_attention(*heads, is_causal=True)
+    x = model.ln1(x + attn.out(mixed.transpose(1, 2).reshape(b, t, d)))
+    x = model.ln2(x + model.mlp_out(torch.relu(model.mlp_in(x))))
+    return model.unembed(x)[:, -1]
+
+
+def test_stabilized_transformer_is_post_norm_without_final_layer_norm():
+    torch.manual_seed(0)
+    kwargs = {"vocab": 8, "context": 3, "vocab_out": 7, "d_model": 8, "n_heads": 2, "d_head": 4,
+              "d_mlp": 16, "layer_norm": True}  # fmt: skip
+    post = OneLayerTransformer(**kwargs)
+    for norm in (post.ln1, post.ln2):  # non-trivial gains and biases
+        torch.nn.init.normal_(norm.weight)
+        torch.nn.init.normal_(norm.bias)
+    tokens = torch.randint(0, 8, (5, 3))
+    torch.testing.assert_close(post(tokens), _full_sequence_post_norm(post, tokens))
+    assert not any(name.startswith("ln_final") for name, _ in post.named_parameters())
+    pre = OneLayerTransformer(**kwargs, norm_position="pre")
+    assert any(name.startswith("ln_final") for name, _ in pre.named_parameters())
+    with pytest.raises(ValueError, match="norm_position"):
+        OneLayerTransformer(**kwargs, norm_position="sandwich")

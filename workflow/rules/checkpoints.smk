@@ -15,7 +15,14 @@ CHECKPOINT_INPUTS = {
 CHECKPOINT_OPTIONS = {
     name: {
         key: e[key]
-        for key in ("pattern", "step_scale", "include", "exclude", "state_dict_key")
+        for key in (
+            "pattern",
+            "step_scale",
+            "include",
+            "exclude",
+            "state_dict_key",
+            "singular_values",
+        )
         if key in e
     }
     for name, e in CHECKPOINT_EXPERIMENTS.items()

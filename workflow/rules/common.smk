@@ -42,13 +42,15 @@ def seed_chunks(setting):
 # What a training job's output depends on (with the seeds in its file name). Not the
 # title, convergence threshold, seed count, resources or progress logging: changing
 # them must not retrain. The script reads the logging interval from the config.
-TRAINING_KEYS = ("task", "model", "data", "optimizer", "training")
+TRAINING_KEYS = ("task", "model", "data", "metrics", "optimizer", "training")
 LOGGING_KEYS = ("log_every_seconds",)
 
 
 def training_params(setting):
     """The part of a setting's config that determines its training jobs' tables."""
-    params = {key: SETTINGS[setting][key] for key in TRAINING_KEYS}
+    params = {
+        key: SETTINGS[setting][key] for key in TRAINING_KEYS if key in SETTINGS[setting]
+    }
     params["training"] = {
         k: v for k, v in params["training"].items() if k not in LOGGING_KEYS
     }
@@ -285,3 +287,43 @@ wildcard_constraints:
 def sandbox_init_weights(wildcards):
     source = SANDBOX_JOBS[wildcards.job].init_from
     return sandbox_files(source, "weights.npz") if source else []
+
+
+# ---- fidelity.smk ----
+
+FIDELITY_CLAIMS = "config/claims.yaml"
+
+
+def fidelity_inputs():
+    """Every results table a claim reads that this config builds."""
+    files = {
+        "claims": FIDELITY_CLAIMS,
+        "schema": "workflow/schemas/claims.schema.yaml",
+        "runs": train_targets(),
+    }
+    if ANALYSED:
+        files["table1"] = f"{HU2023}/table1.csv"
+        files["maps"] = per_name("results/maps/{name}/edges.csv")
+        files["models"] = per_name("results/hmm/{name}/model.npz")
+        files["convergence"] = per_name(
+            "results/regression/{name}/convergence.csv", CONVERGING
+        )
+    if BLOG:
+        files["blog"] = [
+            f"{BLOG_DIR}/pca_turn.csv",
+            f"{BLOG_DIR}/pca_trajectory.parquet",
+            f"results/hmm/{BLOG['setting']}/states.parquet",
+        ]
+    if SANDBOX:
+        files["sandbox"] = [
+            *sandbox_files("base", "log.parquet"),
+            *sandbox_files("transfer", "log.parquet"),
+            *sandbox_files("scratch_p3", "log.parquet"),
+            f"{SANDBOX_DIR}/figure17_sparsity.csv",
+        ]
+    return files
+
+
+def fidelity_targets():
+    """The fidelity report."""
+    return ["results/fidelity.md", "results/fidelity.csv"]

@@ -259,6 +259,7 @@ rule sandbox_sparsity17:
             caption="../report/sandbox2025_sparsity.rst",
             category=SANDBOX_CATEGORY,
         ),
+        table=f"{SANDBOX_DIR}/figure17_sparsity.csv",
     log:
         "logs/sandbox/figure17.log",
     benchmark:
@@ -287,6 +288,7 @@ rule sandbox_sparsity20:
             caption="../report/sandbox2025_sparsity.rst",
             category=SANDBOX_CATEGORY,
         ),
+        table=f"{SANDBOX_DIR}/figure20_sparsity.csv",
     log:
         "logs/sandbox/figure20.log",
     benchmark:

@@ -247,8 +247,13 @@ def select_parameters(
     return weights, biases, skipped
 
 
-def measure(weights: dict[str, Tensor], biases: dict[str, Tensor]) -> tuple[dict[str, float], bool]:
+def measure(
+    weights: dict[str, Tensor], biases: dict[str, Tensor], singular_values: str = "per_matrix"
+) -> tuple[dict[str, float], bool]:
     """The 14 metrics of one model's selected parameters, and whether all of them are finite.
+
+    ``singular_values`` is ``per_matrix`` or ``pooled``
+    (:func:`~trainmap.metrics.weights.weight_metrics`).
 
     With a non-finite parameter every metric is NaN (the SVD fails on them) and
     the model counts as diverged.
@@ -257,7 +262,7 @@ def measure(weights: dict[str, Tensor], biases: dict[str, Tensor]) -> tuple[dict
     if not finite:
         return dict.fromkeys(tables.METRICS, np.nan), False
     batch = [w[None] for w in weights.values()], [b[None] for b in biases.values()]
-    return {m: float(v[0]) for m, v in weight_metrics(*batch).items()}, True
+    return {m: float(v[0]) for m, v in weight_metrics(*batch, singular_values).items()}, True
 
 
 def check_patterns(patterns: Sequence[str], key: str) -> None:
@@ -276,6 +281,7 @@ def checkpoint_metrics(
     include: Sequence[str] = (".*",),
     exclude: Sequence[str] = (),
     state_dict_key: str | None = None,
+    singular_values: str = "per_matrix",
     scores: str | Path | None = None,
     resume_path: str | Path | None = None,
     save_every_seconds: float = 30.0,
@@ -293,6 +299,8 @@ def checkpoint_metrics(
     state_dict_key
         The entry holding the state dict, for checkpoints that hold more
         (:func:`load_state_dict`).
+    singular_values
+        ``per_matrix`` or ``pooled`` (:func:`~trainmap.metrics.weights.weight_metrics`).
     scores
         Optional CSV or Parquet file of the runs' losses and accuracies
         (:func:`add_scores`), e.g. for convergence times.
@@ -311,7 +319,15 @@ def checkpoint_metrics(
     check_patterns(exclude, "exclude")
     checkpoints = find_checkpoints(folder, pattern, step_scale)
     options = json.dumps(
-        [str(folder), pattern, step_scale, list(include), list(exclude), state_dict_key]
+        [
+            str(folder),
+            pattern,
+            step_scale,
+            list(include),
+            list(exclude),
+            state_dict_key,
+            singular_values,
+        ]
     )
     resume = Path(resume_path) if resume_path is not None else None
     done: dict[str, dict] = {}
@@ -346,7 +362,7 @@ def checkpoint_metrics(
                 f"{c.name} does not have the parameters of the first checkpoint "
                 f"{checkpoints[0].name} (differences: {diff})"
             )
-        values, finite = measure(weights, biases)
+        values, finite = measure(weights, biases, singular_values)
         done[c.name] = {
             "name": c.name,
             "run_name": c.run,

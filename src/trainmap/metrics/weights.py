@@ -19,9 +19,13 @@ Conventions (also in ``config/README.md``):
   matrices (L2 = Frobenius norm, spectral = largest singular value).
 * **Trace of a non-square matrix.** The sum of its main diagonal,
   ``Σ_{i < min(m, n)} W[i, i]`` (for a square matrix the usual trace).
-* **Singular values.** ``sv_mean`` and ``sv_var`` pool the singular values of
-  all K matrices into one set (``Σ_k min(m_k, n_k)`` values) and take its mean
-  and variance, so a 1×n matrix contributes one value and never a NaN.
+* **Singular values.** ``singular_values="per_matrix"`` (default, the authors'
+  code): ``sv_mean`` and ``sv_var`` are the mean and variance of each matrix's
+  singular values (values below :data:`SV_ZERO` set to 0, as the authors'
+  code), averaged over the K matrices. ``"pooled"``: the singular values of all
+  K matrices as one set (``Σ_k min(m_k, n_k)`` values), which mostly measures
+  the scale differences between layers. A 1×n matrix has one singular value and
+  variance 0, never a NaN.
 * **Variance.** Population variance (no Bessel correction, ``ddof = 0``), as
   in the paper, for ``sv_var``, ``weight_var`` and ``bias_var``.
 * **Weights and biases.** ``weight_*`` are over all entries of the K matrices
@@ -40,6 +44,11 @@ import torch
 from torch import Tensor
 
 from trainmap.tables import METRICS
+
+#: Singular values below this are set to 0 in the per-matrix statistics (the authors' code).
+SV_ZERO = 1e-5
+#: How ``sv_mean`` and ``sv_var`` combine the matrices (see the module docstring).
+SINGULAR_VALUE_MODES = ("per_matrix", "pooled")
 
 
 def as_matrix(parameter: Tensor, batched: bool = True) -> Tensor:
@@ -68,7 +77,9 @@ def _mean_median_var(values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return values.mean(-1), _median(values), values.var(-1, correction=0)
 
 
-def weight_metrics(weights: Sequence[Tensor], biases: Sequence[Tensor]) -> dict[str, Tensor]:
+def weight_metrics(
+    weights: Sequence[Tensor], biases: Sequence[Tensor], singular_values: str = "per_matrix"
+) -> dict[str, Tensor]:
     """The 14 metrics for a batch of ``S`` seeds.
 
     Parameters
@@ -77,6 +88,9 @@ def weight_metrics(weights: Sequence[Tensor], biases: Sequence[Tensor]) -> dict[
         The K weight matrices that count, each ``(S, m_k, n_k)``.
     biases
         The bias vectors that count, each ``(S, n_j)``; may be empty.
+    singular_values
+        ``"per_matrix"`` (the authors' code) or ``"pooled"``: how ``sv_mean``
+        and ``sv_var`` combine the matrices.
 
     Returns
     -------
@@ -86,13 +100,23 @@ def weight_metrics(weights: Sequence[Tensor], biases: Sequence[Tensor]) -> dict[
     """
     if not weights:
         raise ValueError("weight_metrics needs at least one weight matrix")
+    if singular_values not in SINGULAR_VALUE_MODES:
+        raise ValueError(
+            f"singular_values must be one of {SINGULAR_VALUE_MODES}, not {singular_values!r}"
+        )
     mats = [w.detach().to(torch.float64) for w in weights]
     l1 = torch.stack([w.abs().sum((-2, -1)) for w in mats], -1)  # (S, K)
     l2 = torch.stack([torch.linalg.matrix_norm(w) for w in mats], -1)
     trace = torch.stack([w.diagonal(dim1=-2, dim2=-1).sum(-1) for w in mats], -1)
     svs = [torch.linalg.svdvals(w) for w in mats]  # descending, (S, min(m, n))
     spectral = torch.stack([s[..., 0] for s in svs], -1)
-    all_svs = torch.cat(svs, -1)
+    if singular_values == "pooled":
+        all_svs = torch.cat(svs, -1)
+        sv_mean, sv_var = all_svs.mean(-1), all_svs.var(-1, correction=0)
+    else:
+        svs = [s.masked_fill(s < SV_ZERO, 0.0) for s in svs]
+        sv_mean = torch.stack([s.mean(-1) for s in svs], -1).mean(-1)
+        sv_var = torch.stack([s.var(-1, correction=0) for s in svs], -1).mean(-1)
     flat = torch.cat([w.flatten(1) for w in mats], -1)
     out = {
         "l1": l1.mean(-1),
@@ -101,8 +125,8 @@ def weight_metrics(weights: Sequence[Tensor], biases: Sequence[Tensor]) -> dict[
         "trace": trace.mean(-1),
         "spectral": spectral.mean(-1),
         "trace_over_spectral": (trace / spectral).mean(-1),
-        "sv_mean": all_svs.mean(-1),
-        "sv_var": all_svs.var(-1, correction=0),
+        "sv_mean": sv_mean,
+        "sv_var": sv_var,
     }
     out["weight_mean"], out["weight_median"], out["weight_var"] = _mean_median_var(flat)
     if biases:

@@ -322,12 +322,14 @@ def sparsity_figure(
     threshold: float,
     eps_range: tuple[float, float] = (1e-5, 1e2),
     by_d: bool = False,
-) -> None:
+) -> pd.DataFrame:
     """Activation sparsity of final models against epsilon.
 
     Figure 17 (``by_d`` False): successful (test acc > ``threshold``) vs failed models,
     and the same curves coloured by test accuracy. Figure 20 (``by_d``): one panel per
-    embedding width d, jobs grouped by the ``d`` in their logs.
+    embedding width d, jobs grouped by the ``d`` in their logs. Returns one row per
+    model: ``d``, ``run``, ``test_acc``, ``success`` and ``mean_sparsity`` (the curve's
+    mean over the log-spaced epsilons, i.e. its area in log ε, normalised).
     """
     eps = np.logspace(np.log10(eps_range[0]), np.log10(eps_range[1]), 60)
     groups: dict[int, tuple[list, list]] = {}
@@ -338,13 +340,24 @@ def sparsity_figure(
     panels = len(groups) if by_d else 2
     fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 4.2), squeeze=False)
     axes = axes[0]
-    runs = 0
+    runs, rows = 0, []
     for ax, (_, (log_paths, weight_paths)) in zip(axes, sorted(groups.items()), strict=False):
         log = read_logs(log_paths)
         curves = sparsity_curves(log, load_snapshots(weight_paths), eps)
         acc = analysis.final_rows(log).set_index("run").sort_index()["test_acc"].to_numpy()
         ok = acc > threshold
         runs += len(acc)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "d": int(log["d"].iloc[0]),
+                    "run": np.arange(len(acc)),
+                    "test_acc": acc,
+                    "success": ok,
+                    "mean_sparsity": np.asarray(curves).mean(axis=1),
+                }
+            )
+        )
         for curve, good in zip(curves, ok, strict=True):
             ax.plot(eps, curve, color="tab:blue" if good else "tab:red", alpha=0.7)
         ax.set_title(
@@ -367,3 +380,4 @@ def sparsity_figure(
     )
     fig.tight_layout()
     _save(fig, output)
+    return pd.concat(rows, ignore_index=True)

@@ -42,9 +42,18 @@ class OneLayerTransformer(nn.Module):
     """Token + position embedding, one attention + ReLU-MLP block, unembedding.
 
     The modular-addition model of Nanda et al. (2023) and Hu et al. (2023),
-    table 6: no LayerNorm by default; ``layer_norm=True`` adds pre-norm
-    LayerNorms before attention, MLP and unembedding (the stabilized setting).
-    Returns the logits at the last position, ``(B, vocab_out)``.
+    table 6. Returns the logits at the last position, ``(B, vocab_out)``.
+
+    ``layer_norm=False`` (default setting): no LayerNorm. ``layer_norm=True``
+    (the stabilized setting) with ``norm_position="post"`` is the authors'
+    block, ``x = ln1(x + attn(x)); x = ln2(x + mlp(x))`` with no final
+    LayerNorm; ``"pre"`` puts LayerNorms before attention, MLP and unembedding
+    (GPT-2 style).
+
+    ``init="authors"`` (Nanda et al.'s and Hu et al.'s code): attention and MLP
+    weights N(0, 1/d_model), MLP biases zero, unembedding N(0, 1/vocab) (their
+    output vocabulary includes the ``=`` token). ``"pytorch"``: ``nn.Linear``
+    defaults (uniform, non-zero biases). Embeddings are N(0, 1/d_model) in both.
     """
 
     def __init__(
@@ -57,23 +66,42 @@ class OneLayerTransformer(nn.Module):
         d_head: int,
         d_mlp: int,
         layer_norm: bool,
+        norm_position: str = "post",
+        init: str = "authors",
     ) -> None:
         super().__init__()
+        if norm_position not in ("post", "pre"):
+            raise ValueError(f"norm_position must be 'post' or 'pre', not {norm_position!r}")
+        if init not in ("authors", "pytorch"):
+            raise ValueError(f"init must be 'authors' or 'pytorch', not {init!r}")
+        self.pre_norm = norm_position == "pre"
         self.embed = nn.Embedding(vocab, d_model)
         nn.init.normal_(self.embed.weight, std=d_model**-0.5)  # as Nanda et al., not N(0, 1)
         self.pos_embed = nn.Parameter(torch.randn(context, d_model) / d_model**0.5)
         norm = (lambda: nn.LayerNorm(d_model)) if layer_norm else nn.Identity
-        self.ln1, self.ln2, self.ln_final = norm(), norm(), norm()
+        self.ln1, self.ln2 = norm(), norm()
+        self.ln_final = norm() if self.pre_norm else nn.Identity()
         self.attn = Attention(d_model, n_heads, d_head)
         self.mlp_in = nn.Linear(d_model, d_mlp)
         self.mlp_out = nn.Linear(d_mlp, d_model)
         self.unembed = nn.Linear(d_model, vocab_out, bias=False)
+        if init == "authors":
+            attn = self.attn
+            for layer in (attn.query, attn.key, attn.value, attn.out, self.mlp_in, self.mlp_out):
+                nn.init.normal_(layer.weight, std=d_model**-0.5)
+            nn.init.zeros_(self.mlp_in.bias)
+            nn.init.zeros_(self.mlp_out.bias)
+            nn.init.normal_(self.unembed.weight, std=vocab**-0.5)
 
     def forward(self, tokens: Tensor) -> Tensor:
         x = self.embed(tokens) + self.pos_embed
-        h = x[:, -1] + self.attn(self.ln1(x))
-        h = h + self.mlp_out(F.relu(self.mlp_in(self.ln2(h))))
-        return self.unembed(self.ln_final(h))
+        if self.pre_norm:
+            h = x[:, -1] + self.attn(self.ln1(x))
+            h = h + self.mlp_out(F.relu(self.mlp_in(self.ln2(h))))
+            return self.unembed(self.ln_final(h))
+        h = self.ln1(x[:, -1] + self.attn(x))
+        h = self.ln2(h + self.mlp_out(F.relu(self.mlp_in(h))))
+        return self.unembed(h)
 
 
 class MLP(nn.Module):

@@ -154,7 +154,7 @@ def _optimizer(params: list[Tensor], config: Mapping[str, Any]) -> torch.optim.O
 def _fingerprint(setting: Mapping[str, Any], seeds: Sequence[int]) -> str:
     """A hash of what determines the training (not titles, resources or logging)."""
     training = {k: v for k, v in setting["training"].items() if k != "log_every_seconds"}
-    keys = ("task", "model", "data", "optimizer")
+    keys = ("task", "model", "data", "optimizer", "metrics")
     what = {"seeds": list(seeds), "training": training, **{k: setting.get(k) for k in keys}}
     text = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -289,7 +289,8 @@ def train_seeds(
             weights, biases = task.metric_tensors(
                 models.reference, {k: v.index_select(0, keep) for k, v in params.items()}
             )
-            for m, values in weight_metrics(weights, biases).items():
+            singular_values = setting.get("metrics", {}).get("singular_values", "per_matrix")
+            for m, values in weight_metrics(weights, biases, singular_values).items():
                 metrics[m][finite] = values.cpu()
         record = {
             tables.RUN: seed_ids,

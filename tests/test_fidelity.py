@@ -1,0 +1,300 @@
+"""The fidelity report on hand-made results tables whose ✓/✗ outcomes are known."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trainmap.errors import TrainmapError
+from trainmap.fidelity import (
+    FAILS,
+    HOLDS,
+    NOT_JUDGED,
+    Context,
+    evaluate,
+    judge,
+    load_claims,
+    markdown,
+)
+
+CLAIMS = Path(__file__).parents[1] / "config" / "claims.yaml"
+METRICS = ["l1", "l2"]
+
+
+def _write(root: Path, relative: str, table: pd.DataFrame) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        table.to_csv(path, index=False)
+    else:
+        table.to_parquet(path, index=False)
+
+
+def _table1_row(name, r2, p, dissimilarity, forking, states, detours=""):
+    return {
+        "name": name,
+        "R2": r2,
+        "p-value": p,
+        "Dissimilarity": dissimilarity,
+        "Forking": forking,
+        "states": states,
+        "Detour states": detours,
+    }
+
+
+def _model(root: Path, setting: str, l2_means: list[float]) -> None:
+    k = len(l2_means)
+    path = root / "hmm" / setting / "model.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    means = np.column_stack([np.zeros(k), l2_means])
+    np.savez(
+        path,
+        startprob=np.full(k, 1 / k),
+        transmat=np.eye(k),
+        means=means,
+        covars=np.stack([np.eye(2)] * k),
+        metrics=np.array(METRICS),
+    )
+
+
+def _edges(rows):
+    """Edges (source, target, runs, mean, sem); the start state is 0."""
+    return pd.DataFrame(
+        [
+            {
+                "source": s,
+                "target": t,
+                "runs": r,
+                "runs_total": 10,
+                "from_start": s == 0,
+                "mean_convergence": m,
+                "sem_convergence": e,
+            }
+            for s, t, r, m, e in rows
+        ]
+    )
+
+
+def _metrics(runs: dict[int, tuple[int, int]], epochs: int = 100) -> pd.DataFrame:
+    """Per run (memorised epoch, generalised epoch) -> a metrics table with accuracies."""
+    frames = []
+    for run, (memorised, generalised) in runs.items():
+        e = np.arange(0, epochs + 1, 5)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "run": run,
+                    "step": e,
+                    "epoch": e.astype(float),
+                    "train_acc": np.where(e >= memorised, 1.0, 0.5),
+                    "eval_acc": np.where(e >= generalised, 0.95, 0.1),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    """A small run where each checked claim has a known outcome (see the test)."""
+    _write(
+        tmp_path,
+        "hu2023/table1.csv",
+        pd.DataFrame(
+            [
+                _table1_row("modular", 0.8, 1e-4, 0.40, "yes", 6, "2, 3"),
+                _table1_row("modular_stabilized", 0.3, 0.2, 0.05, "no", 3),
+                _table1_row("cifar100", 0.1, 0.5, 0.03, "no", 5),
+                _table1_row("cifar100_destabilized", 0.2, 0.3, 0.02, "no", 2),  # no destabilisation
+                _table1_row("parities", 0.9, 1e-3, 0.2, "yes", 8, "1"),
+                _table1_row("mnist", 0.7, 0.01, 0.06, "no", 6),  # R² too high, p too low
+            ]
+        ),
+    )
+    # Modular: three exits, the fastest (0 -> 2) with the middle L2 drop.
+    _write(
+        tmp_path,
+        "maps/modular/edges.csv",
+        _edges(
+            [
+                (0, 1, 6, 2900, 100),
+                (0, 2, 2, 1800, 70),
+                (0, 3, 2, 5400, 300),
+                (1, 2, 6, np.nan, np.nan),
+            ]
+        ),
+    )
+    _model(tmp_path, "modular", [0.0, -0.6, -1.7, -2.1])
+    # Parities: the slow exit lowers L2 and the fast one too: figure 8's claim fails.
+    _write(tmp_path, "maps/parities/edges.csv", _edges([(0, 1, 9, 90, 5), (0, 2, 1, 40, np.nan)]))
+    _model(tmp_path, "parities", [0.0, -0.3, -0.5])
+    _write(tmp_path, "maps/modular_stabilized/edges.csv", _edges([(0, 1, 10, 30, 1)]))
+    _write(
+        tmp_path,
+        "regression/modular/convergence.csv",
+        pd.DataFrame({"time": [400.0, 600.0, 800.0]}),
+    )
+    _write(
+        tmp_path,
+        "regression/modular_stabilized/convergence.csv",
+        pd.DataFrame({"time": [50.0, 50.0, 55.0]}),
+    )
+    # Run 0 groks (memorised 10, generalised 40), run 1 does not (10, 20).
+    _write(tmp_path, "runs/modular/metrics.parquet", _metrics({0: (10, 40), 1: (10, 20)}))
+    _write(
+        tmp_path,
+        "blog2025/pca_turn.csv",
+        pd.DataFrame(
+            {"event": ["sharpest PCA turn", "fastest validation-loss drop"], "epoch": [40.0, 45.0]}
+        ),
+    )
+    _write(
+        tmp_path,
+        "blog2025/pca_trajectory.parquet",
+        pd.DataFrame({"epoch": np.arange(0.0, 101.0, 5)}),
+    )
+    steps = np.arange(0, 101, 5)
+    _write(
+        tmp_path,
+        "hmm/modular/states.parquet",
+        pd.DataFrame(
+            {"run": 0, "step": steps, "state": np.select([steps < 10, steps < 40], [0, 1], 2)}
+        ),
+    )
+    return tmp_path
+
+
+def _context(root: Path, scale: str = "small", **kwargs) -> Context:
+    blog = {"setting": "modular", "run": 0, "coincide_tolerance": 0.05, "memorised_acc": 0.99}
+    return Context(root=root, scale=scale, thresholds={"modular": 0.9}, blog=blog, **kwargs)
+
+
+def test_known_outcomes_on_a_hand_made_run(results):
+    table = evaluate(load_claims(CLAIMS), _context(results)).set_index("id")
+    status = table["status"]
+    expected = {
+        "table1_r2_modular": HOLDS,
+        "table1_forking_modular": HOLDS,
+        "table1_forking_cifar100_destabilized": FAILS,
+        "table1_r2_mnist": FAILS,
+        "table1_p_mnist": FAILS,
+        "table1_r2_cifar100": HOLDS,
+        "table2_detours_modular": HOLDS,
+        "table2_no_detours_modular_stabilized": HOLDS,
+        "table2_detours_cifar100_destabilized": FAILS,
+        "figure2_exits": HOLDS,
+        "figure2_exit_times": HOLDS,
+        "figure2_l2_drops": HOLDS,
+        "figure2_just_right": HOLDS,
+        "figure5_linear": HOLDS,
+        "figure8_exits": HOLDS,
+        "figure8_l2": FAILS,
+        "stabilized_faster": HOLDS,  # 600 / 51.7 = 11.6x
+        "stabilized_less_spread": HOLDS,
+        "stabilized_less_dissimilar": HOLDS,
+        "destabilized_more_dissimilar": FAILS,
+        "modular_groks": FAILS,  # one of two runs
+        "blog_turn_drop": HOLDS,  # 5 epochs apart, tolerance 5
+        "blog_three_phases": HOLDS,
+    }
+    assert status[list(expected)].to_dict() == expected
+    assert table.loc["stabilized_faster", "reproduced"] == "11.6"
+    assert table.loc["modular_groks", "reproduced"] == "0.5"
+    # At small scale a claim with only a paper tolerance is shown, not judged.
+    assert status["states_modular"] == NOT_JUDGED
+    assert table.loc["states_modular", "reproduced"] == "6"
+    assert "needs paper scale" in table.loc["states_modular", "reason"]
+    # Not built in this run (no multiberts row, no sandbox section): not judged, said why.
+    assert status["states_multiberts"] == NOT_JUDGED
+    assert "not in this run" in table.loc["sandbox_transfer_mean", "reason"]
+    text = markdown(table.reset_index(), "Papers against this run")
+    assert text.count("| ✓ |") == (status == HOLDS).sum()
+    assert "## hu2023" in text and "## blog2025" in text
+
+
+def test_paper_scale_compares_numbers_within_tolerances(results):
+    table = evaluate(load_claims(CLAIMS), _context(results, scale="paper")).set_index("id")
+    status = table["status"]
+    assert status["states_modular"] == HOLDS  # 6 against 6 ± 1
+    assert status["states_parities"] == FAILS  # 8 against 6 ± 1
+    assert status["states_cifar100_destabilized"] == FAILS  # 2 against 5 ± 1
+    assert status["table1_r2_modular"] == FAILS  # 0.8 against 0.977 ± 0.1
+    assert status["table1_r2_parities"] == HOLDS  # 0.9 against 0.961 ± 0.1
+    assert status["table1_p_modular"] == HOLDS  # no tolerance: its predicate p < 0.05
+    assert "off the paper by" in table.loc["table1_r2_modular", "reason"]
+
+
+@pytest.mark.parametrize(
+    ("claim", "value", "scale", "status"),
+    [
+        ({"paper_value": 6, "tolerance": 1}, 7, "paper", HOLDS),
+        ({"paper_value": 6, "tolerance": 1}, 8, "paper", FAILS),
+        ({"paper_value": 0.977, "tolerance": 0.1}, float("nan"), "paper", FAILS),
+        ({"paper_value": 6, "tolerance": 1}, 6, "small", NOT_JUDGED),
+        ({"paper_value": "yes", "expect": {"op": "==", "value": "yes"}}, "no", "small", FAILS),
+        ({"paper_value": 0.5, "expect": {"op": ">=", "value": 0.5}}, float("nan"), "small", FAILS),
+    ],
+)
+def test_judge(claim, value, scale, status):
+    assert judge(claim, value, scale)[0] == status
+
+
+def test_sandbox_claims(tmp_path):
+    def log(job, member, loss, test_acc, grad=None):
+        n = len(loss)
+        return pd.DataFrame(
+            {
+                "member": member,
+                "seed": member,
+                "epoch": np.arange(n),
+                "train_loss": loss,
+                "test_acc": test_acc,
+                "grad_mlp": np.ones(n) if grad is None else grad,
+            }
+        )
+
+    two_drops = np.concatenate([np.full(20, 1.0), np.full(20, 0.3), np.full(20, 0.01)])
+    spiky = two_drops.copy()
+    spiky[50] = 0.5  # a loss spike at epoch 50 ...
+    grad = np.ones(60)
+    grad[50] = 10.0  # ... with a gradient-norm spike
+    base = pd.concat([log("base", 0, spiky, 1.0, grad), log("base", 1, np.full(60, 1.0), 0.5)])
+    _write(tmp_path, "sandbox/runs/base/log.parquet", base)
+    _write(tmp_path, "sandbox/runs/transfer/log.parquet", log("transfer", 0, np.ones(5), 0.9))
+    _write(tmp_path, "sandbox/runs/scratch_p3/log.parquet", log("scratch_p3", 0, np.ones(5), 0.6))
+    _write(
+        tmp_path,
+        "sandbox2025/figure17_sparsity.csv",
+        pd.DataFrame(
+            {"success": [True, False], "mean_sparsity": [0.7, 0.5]}  # successful: sparser (fails)
+        ),
+    )
+    sandbox = {
+        "success_threshold": 0.98,
+        "drops": {"window": 5, "min_rate": 0.01, "min_depth": 0.2},
+        "spikes": {"window": 10, "ratio": 1.25, "min_jump": 0.02},
+    }
+    claims = [c for c in load_claims(CLAIMS) if c["paper"] == "sandbox2025"]
+    table = evaluate(claims, Context(root=tmp_path, sandbox=sandbox)).set_index("id")
+    assert table["status"].to_dict() == {
+        "sandbox_two_phase": HOLDS,
+        "sandbox_transfer_mean": HOLDS,
+        "sandbox_transfer_max": HOLDS,
+        "sandbox_spikes_gradnorms": HOLDS,
+        "sandbox_sparsity": FAILS,
+    }
+
+
+def test_bad_claims_file_names_the_problem(tmp_path):
+    bad = tmp_path / "claims.yaml"
+    bad.write_text(
+        "claims:\n  - {id: x, paper: hu2023, source: s, claim: c, check: nope, paper_value: 1}\n"
+    )
+    with pytest.raises(TrainmapError, match="unknown check 'nope'"):
+        load_claims(bad)
+    bad.write_text(
+        "claims:\n  - {id: x, paper: hu2024, source: s, claim: c, check: table1, paper_value: 1}\n"
+    )
+    with pytest.raises(TrainmapError, match="claims/0/paper"):
+        load_claims(bad)

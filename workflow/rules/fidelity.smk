@@ -1,0 +1,31 @@
+# Paper against reproduction: every claim of config/claims.yaml checked on this run's
+# results tables -> results/fidelity.md and results/fidelity.csv (trainmap.fidelity).
+
+
+rule fidelity:
+    input:
+        **fidelity_inputs(),
+    output:
+        md=report(
+            "results/fidelity.md",
+            caption="../report/fidelity.rst",
+            category="Fidelity",
+        ),
+        csv="results/fidelity.csv",
+    log:
+        "logs/fidelity.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        scale=config["scale"],
+        thresholds={
+            name: analysed(name)["convergence_threshold"] for name in CONVERGING
+        },
+        blog=BLOG,
+        sandbox=(
+            {key: SANDBOX[key] for key in ("success_threshold", "drops", "spikes")}
+            if SANDBOX
+            else None
+        ),
+    script:
+        "../scripts/fidelity.py"

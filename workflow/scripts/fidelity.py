@@ -1,0 +1,24 @@
+"""The paper-against-reproduction report (rule fidelity)."""
+
+from pathlib import Path
+
+from trainmap.fidelity import Context, evaluate, load_claims, markdown
+from trainmap.jobs import job
+from trainmap.tables import write_table
+
+with job(snakemake) as log:  # noqa: F821
+    smk = snakemake  # noqa: F821
+    context = Context(
+        root=Path("results"),
+        scale=smk.params.scale,
+        thresholds=smk.params.thresholds,
+        blog=smk.params.blog,
+        sandbox=smk.params.sandbox,
+    )
+    table = evaluate(load_claims(smk.input.claims, smk.input.schema), context)
+    log.info("claims:\n%s", table[["id", "status", "reproduced"]].to_string(index=False))
+    write_table(table, smk.output.csv)
+    text = markdown(table, f"Papers against this run (scale: {smk.params.scale})")
+    tmp = Path(smk.output.md + ".tmp")
+    tmp.write_text(text + "\n")
+    tmp.replace(smk.output.md)
