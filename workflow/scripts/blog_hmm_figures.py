@@ -8,8 +8,8 @@ from trainmap.figures.blog2025 import Label, hmm_figures, run_states
 from trainmap.jobs import job
 from trainmap.tables import RUN, read_metrics_table
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     states = pd.read_parquet(smk.input.states)
     label = Label(**smk.params.label, runs=states[RUN].nunique())
     rows = run_rows(read_metrics_table(smk.input.metrics), label.run, smk.input.metrics)

@@ -5,8 +5,8 @@ from trainmap.figures.blog2025 import Label, loss_curve_figures, phase_events
 from trainmap.jobs import job
 from trainmap.tables import RUN, read_metrics_table
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     blog = smk.params.blog
     table = read_metrics_table(smk.input.metrics)
     label = Label(**smk.params.label, runs=table[RUN].nunique())

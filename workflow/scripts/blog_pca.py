@@ -4,8 +4,8 @@ from trainmap.analysis.pca import run_trajectory
 from trainmap.jobs import job
 from trainmap.tables import read_metrics_table, write_table
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     blog = smk.params.blog
     trajectory, variance, events = run_trajectory(
         read_metrics_table(smk.input.metrics),

@@ -5,8 +5,8 @@ import pandas as pd
 from trainmap.figures.blog2025 import Label, pca_figures
 from trainmap.jobs import job
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     pca_figures(
         pd.read_parquet(smk.input.trajectory),
         pd.read_csv(smk.input.variance),

@@ -8,8 +8,8 @@ from trainmap.figures.blog2025 import Label, phase_events, run_states, summary_m
 from trainmap.jobs import job
 from trainmap.tables import RUN, atomic_output, read_metrics_table
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     blog = smk.params.blog
     states = pd.read_parquet(smk.input.states)
     label = Label(**smk.params.label, runs=states[RUN].nunique(), examples=blog["examples"])

@@ -5,8 +5,8 @@ from trainmap.jobs import job
 from trainmap.metrics.checkpoints import checkpoint_metrics
 from trainmap.tables import write_table
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     try:
         table = checkpoint_metrics(
             smk.input.folder,

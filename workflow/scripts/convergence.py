@@ -7,8 +7,8 @@ from trainmap.analysis.regression import convergence_times
 from trainmap.jobs import job
 from trainmap.tables import EVAL_ACC, RUN, read_metrics_table, write_table
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     table = read_metrics_table(smk.input.table)
     runs = pd.read_parquet(smk.input.states, columns=[RUN, STATE])[RUN].unique()
     if smk.params.threshold is None or EVAL_ACC not in table.columns:

@@ -3,8 +3,8 @@
 from trainmap.jobs import job
 from trainmap.training.vision import download
 
-with job(snakemake) as log:  # noqa: F821
-    downloads = snakemake.params.downloads  # noqa: F821
+with job(snakemake) as log:
+    downloads = snakemake.params.downloads
     if not downloads:
         log.info("no configured setting uses MNIST or CIFAR-100: nothing to download")
     for dataset, root in downloads:

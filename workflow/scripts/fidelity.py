@@ -6,8 +6,8 @@ from trainmap.fidelity import Context, evaluate, load_claims, markdown
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     context = Context(
         root=Path("results"),
         scale=smk.params.scale,

@@ -7,8 +7,8 @@ from trainmap.analysis.normalize import zscore_metrics
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     zscores = pd.read_parquet(smk.input.zscores)
     selection = pd.read_csv(smk.input.selection)
     k = int(selection.loc[selection["chosen"], "k"].iloc[0])

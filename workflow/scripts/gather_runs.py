@@ -4,5 +4,5 @@ from trainmap.jobs import job
 from trainmap.tables import write_table
 from trainmap.training.runs import gather_runs
 
-with job(snakemake) as log:  # noqa: F821
-    write_table(gather_runs(snakemake.input), snakemake.output[0])  # noqa: F821
+with job(snakemake) as log:
+    write_table(gather_runs(snakemake.input), snakemake.output[0])

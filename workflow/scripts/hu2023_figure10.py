@@ -5,8 +5,8 @@ import pandas as pd
 from trainmap.figures.hu2023 import Panel, model_selection
 from trainmap.jobs import job
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     names = [p["name"] for p in smk.params.panels]
     runs = [len(pd.read_csv(f)) for f in smk.input.splits]
     panels = [Panel(**p, runs=r) for p, r in zip(smk.params.panels, runs, strict=True)]

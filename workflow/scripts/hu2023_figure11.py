@@ -5,8 +5,8 @@ import pandas as pd
 from trainmap.figures.hu2023 import Panel, convergence_histograms
 from trainmap.jobs import job
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     names = [p["name"] for p in smk.params.panels]
     convergence = {n: pd.read_csv(f) for n, f in zip(names, smk.input.convergence, strict=True)}
     panels = [Panel(**p, runs=len(convergence[p["name"]])) for p in smk.params.panels]

@@ -6,8 +6,8 @@ from trainmap.figures.hu2023 import Panel, table1
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     summaries = {
         p["name"]: pd.read_csv(f)
         for p, f in zip(smk.params.panels, smk.input.summaries, strict=True)

@@ -6,8 +6,8 @@ from trainmap.figures.hu2023 import Panel, table2, table2_markdown
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     names = [p["name"] for p in smk.params.panels]
     coefficients = {n: pd.read_csv(f) for n, f in zip(names, smk.input.coefficients, strict=True)}
     runs = [int(pd.read_csv(f)["runs"].iloc[0]) for f in smk.input.summaries]

@@ -6,8 +6,8 @@ from trainmap.figures import hu2023
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     edges, nodes = pd.read_csv(smk.input.edges), pd.read_csv(smk.input.nodes)
     runs = int(nodes["runs_starting"].sum())
     hu2023.training_map(

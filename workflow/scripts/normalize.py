@@ -5,8 +5,8 @@ from trainmap.errors import TrainmapError
 from trainmap.jobs import job
 from trainmap.tables import read_metrics_table, write_table
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     try:
         zscores, split = normalize_runs(
             read_metrics_table(smk.input[0]),

@@ -7,8 +7,8 @@ from trainmap.analysis.regression import analyse
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     convergence = pd.read_csv(smk.input.convergence)
     summary, coefficients = analyse(
         pd.read_parquet(smk.input.states),

@@ -3,10 +3,10 @@
 from trainmap.jobs import job
 from trainmap.sandbox.figures import ablation_figure
 
-with job(snakemake) as log:  # noqa: F821
+with job(snakemake) as log:
     ablation_figure(
-        {key: snakemake.input[key] for key in snakemake.params.hyperparameters},  # noqa: F821
-        snakemake.output[0],  # noqa: F821
-        scale=snakemake.params.scale,  # noqa: F821
-        averaged=snakemake.wildcards.ablation_figure == "7",  # noqa: F821
+        {key: snakemake.input[key] for key in snakemake.params.hyperparameters},
+        snakemake.output[0],
+        scale=snakemake.params.scale,
+        averaged=snakemake.wildcards.ablation_figure == "7",
     )

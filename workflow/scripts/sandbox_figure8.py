@@ -3,10 +3,10 @@
 from trainmap.jobs import job
 from trainmap.sandbox.figures import figure8
 
-with job(snakemake) as log:  # noqa: F821
+with job(snakemake) as log:
     figure8(
-        snakemake.input.logs,  # noqa: F821
-        snakemake.input.weights,  # noqa: F821
-        snakemake.output[0],  # noqa: F821
-        scale=snakemake.params.scale,  # noqa: F821
+        snakemake.input.logs,
+        snakemake.input.weights,
+        snakemake.output[0],
+        scale=snakemake.params.scale,
     )

@@ -3,10 +3,10 @@
 from trainmap.jobs import job
 from trainmap.sandbox.figures import figure9
 
-with job(snakemake) as log:  # noqa: F821
+with job(snakemake) as log:
     figure9(
-        snakemake.input.transfer,  # noqa: F821
-        snakemake.input.scratch,  # noqa: F821
-        snakemake.output[0],  # noqa: F821
-        scale=snakemake.params.scale,  # noqa: F821
+        snakemake.input.transfer,
+        snakemake.input.scratch,
+        snakemake.output[0],
+        scale=snakemake.params.scale,
     )

@@ -3,13 +3,13 @@
 from trainmap.jobs import job
 from trainmap.sandbox.figures import frame_figure
 
-with job(snakemake) as log:  # noqa: F821
+with job(snakemake) as log:
     frame_figure(
-        snakemake.input.logs,  # noqa: F821
-        snakemake.input.weights,  # noqa: F821
-        snakemake.output[0],  # noqa: F821
-        rank=snakemake.params.rank,  # noqa: F821
-        epoch=snakemake.params.epoch,  # noqa: F821
-        scale=snakemake.params.scale,  # noqa: F821
-        what=snakemake.params.what,  # noqa: F821
+        snakemake.input.logs,
+        snakemake.input.weights,
+        snakemake.output[0],
+        rank=snakemake.params.rank,
+        epoch=snakemake.params.epoch,
+        scale=snakemake.params.scale,
+        what=snakemake.params.what,
     )

@@ -3,11 +3,11 @@
 from trainmap.jobs import job
 from trainmap.sandbox.figures import gradnorm_figure
 
-with job(snakemake) as log:  # noqa: F821
+with job(snakemake) as log:
     gradnorm_figure(
-        int(snakemake.wildcards.gradnorm_figure),  # noqa: F821
-        snakemake.input,  # noqa: F821
-        snakemake.output[0],  # noqa: F821
-        scale=snakemake.params.scale,  # noqa: F821
-        batch=snakemake.params.batch,  # noqa: F821
+        int(snakemake.wildcards.gradnorm_figure),
+        snakemake.input,
+        snakemake.output[0],
+        scale=snakemake.params.scale,
+        batch=snakemake.params.batch,
     )

@@ -5,15 +5,15 @@ from trainmap.jobs import job
 from trainmap.sandbox.figures import sparsity_figure
 from trainmap.tables import write_table
 
-with job(snakemake) as log:  # noqa: F821
-    sandbox = snakemake.params.sandbox  # noqa: F821
+with job(snakemake) as log:
+    sandbox = snakemake.params.sandbox
     table = sparsity_figure(
-        snakemake.input.logs,  # noqa: F821
-        snakemake.input.weights,  # noqa: F821
-        snakemake.output[0],  # noqa: F821
-        scale=snakemake.params.scale,  # noqa: F821
+        snakemake.input.logs,
+        snakemake.input.weights,
+        snakemake.output[0],
+        scale=snakemake.params.scale,
         threshold=sandbox["success_threshold"],
         eps_range=tuple(sandbox["sparsity_eps"]),
-        by_d=snakemake.params.by_d,  # noqa: F821
+        by_d=snakemake.params.by_d,
     )
-    write_table(table, snakemake.output.table)  # noqa: F821
+    write_table(table, snakemake.output.table)

@@ -3,12 +3,12 @@
 from trainmap.jobs import job
 from trainmap.sandbox.trainer import train_job
 
-with job(snakemake) as log:  # noqa: F821
+with job(snakemake) as log:
     train_job(
-        snakemake.params.spec,  # noqa: F821
-        log_path=snakemake.output.log,  # noqa: F821
-        weights_path=snakemake.output.weights,  # noqa: F821
-        device=snakemake.params.device,  # noqa: F821
-        init_from=list(snakemake.input.init_from),  # noqa: F821
-        state_path=snakemake.params.resume,  # noqa: F821
+        snakemake.params.spec,
+        log_path=snakemake.output.log,
+        weights_path=snakemake.output.weights,
+        device=snakemake.params.device,
+        init_from=list(snakemake.input.init_from),
+        state_path=snakemake.params.resume,
     )

@@ -6,8 +6,8 @@ from trainmap.analysis.hmm import select_states
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     sweep = pd.concat([pd.read_csv(path) for path in smk.input], ignore_index=True)
     selection = select_states(sweep, smk.params.criterion)
     log.info(

@@ -4,8 +4,8 @@ from trainmap.jobs import job
 from trainmap.tables import write_table
 from trainmap.training.trainer import train_seeds
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     wc = smk.wildcards
     # The logging interval is no param (changing it must not retrain): read from the config.
     setting = smk.params.setting

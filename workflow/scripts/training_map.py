@@ -7,8 +7,8 @@ from trainmap.analysis.training_map import edge_table, node_table
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:  # noqa: F821
-    smk = snakemake  # noqa: F821
+with job(snakemake) as log:
+    smk = snakemake
     states = pd.read_parquet(smk.input.states)
     convergence = pd.read_csv(smk.input.convergence)
     edges = edge_table(

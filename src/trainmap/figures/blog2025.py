@@ -19,16 +19,16 @@ import graphviz
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import plotly.graph_objects as go  # noqa: E402
-from matplotlib.colors import to_hex  # noqa: E402
-from plotly.subplots import make_subplots  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from matplotlib.colors import to_hex
+from plotly.subplots import make_subplots
 
-from trainmap.analysis.hmm import STATE  # noqa: E402
-from trainmap.errors import TrainmapError  # noqa: E402
-from trainmap.tables import (  # noqa: E402
+from trainmap.analysis.hmm import STATE
+from trainmap.errors import TrainmapError
+from trainmap.tables import (
     EPOCH,
     EVAL_ACC,
     EVAL_LOSS,

@@ -14,12 +14,12 @@ import graphviz
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from trainmap.analysis.training_map import feature_label  # noqa: E402
-from trainmap.tables import atomic_output  # noqa: E402
+from trainmap.analysis.training_map import feature_label
+from trainmap.tables import atomic_output
 
 
 @dataclass(frozen=True)
