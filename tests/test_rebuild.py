@@ -214,6 +214,8 @@ def test_every_readme_command_dry_runs(repository):
     folder.mkdir(parents=True)
     (folder / "step_0.pt").write_bytes(b"")
     (folder.parent / "scores.csv").write_text("run,step,eval_acc\n")
+    # The recorder's folder that config/examples/record_digits.py writes.
+    (repository / "data" / "record_digits").mkdir()
     (repository / "my_changes.yaml").write_text(yaml.safe_dump({"scale": "mine"}))
     # Commands that differ only in their targets run as one dry run.
     runs: dict[tuple[str, ...], list[str]] = {}

@@ -104,12 +104,13 @@ def record_in_subprocess(path: Path, kill_at: int | None = None) -> int:
 
 def test_killed_and_restarted_recording(tmp_path):
     """A SIGKILL loses only the unflushed rows; the rerun adds them without duplicating steps."""
-    record_run(tmp_path / "whole")
+    # Both runs in a subprocess on one thread: the same kernels, so the same floats.
+    assert record_in_subprocess(tmp_path / "whole") == 0
     assert record_in_subprocess(tmp_path / "cut", kill_at=8) == -signal.SIGKILL
     flushed = read_recorded(tmp_path / "cut")
     assert flushed["step"].tolist() == list(range(6))  # rows 0-5 flushed in threes; 6, 7 lost
     assert not list((tmp_path / "cut" / "7").glob(".*.tmp"))
-    record_run(tmp_path / "cut")  # the rerun starts again from step 0
+    assert record_in_subprocess(tmp_path / "cut") == 0  # the rerun starts again from step 0
     whole, resumed = read_recorded(tmp_path / "whole"), read_recorded(tmp_path / "cut")
     assert resumed["step"].tolist() == list(range(12))
     pd.testing.assert_frame_equal(resumed, whole)
