@@ -80,6 +80,14 @@ def activation_sparsity(activations: np.ndarray, eps: np.ndarray) -> np.ndarray:
     return np.searchsorted(magnitudes, np.asarray(eps, dtype=float), side="left") / magnitudes.size
 
 
+@dataclass(frozen=True)
+class SparsityGroup:
+    """The logs of the jobs of one width d and their runs' sparsity curves (runs, eps)."""
+
+    log: pd.DataFrame
+    curves: np.ndarray
+
+
 def final_rows(log: pd.DataFrame) -> pd.DataFrame:
     """The last logged epoch of every run."""
     return log[log["epoch"] == log["epoch"].max()]
