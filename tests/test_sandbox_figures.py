@@ -99,5 +99,5 @@ def test_workflow_plans_every_sandbox_target():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     text = result.stdout + result.stderr
-    for rule in ("sandbox_train", "sandbox_frame", "sandbox_spikes", "sandbox_sparsity20"):
+    for rule in ("sandbox_train", "sandbox_frame", "sandbox_spikes", "sandbox_sparsity"):
         assert rule in text

@@ -27,6 +27,7 @@ import pandas as pd
 import yaml
 
 from trainmap.analysis.hmm import HMMParams
+from trainmap.analysis.phases import first_epoch
 from trainmap.errors import TrainmapError
 
 HOLDS, FAILS, NOT_JUDGED = "✓", "✗", "–"
@@ -231,11 +232,6 @@ def _convergence_spread(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     return a < b, f"coefficient of variation {claim['setting']} {a:.3g} vs {claim['than']} {b:.3g}"
 
 
-def _first_epoch(rows: pd.DataFrame, column: str, threshold: float) -> float:
-    hit = rows.loc[rows[column] >= threshold, "epoch"]
-    return float(hit.iloc[0]) if len(hit) else np.nan
-
-
 def _grokking(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     setting = claim["setting"]
     if setting not in ctx.thresholds:
@@ -246,8 +242,8 @@ def _grokking(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     )
     ratios = []
     for _, rows in table.sort_values(["run", "epoch"]).groupby("run"):
-        memorised = _first_epoch(rows, "train_acc", memorised_acc)
-        generalised = _first_epoch(rows, "eval_acc", ctx.thresholds[setting])
+        memorised = first_epoch(rows, "train_acc", memorised_acc)
+        generalised = first_epoch(rows, "eval_acc", ctx.thresholds[setting])
         ratios.append(generalised / max(memorised, 1e-9) if np.isfinite(memorised) else np.nan)
     ratios = np.array(ratios)
     groks = np.nan_to_num(ratios, nan=0.0) >= claim["factor"]
@@ -285,8 +281,8 @@ def _blog_phases(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     rows = rows[rows["run"] == run].sort_values("step")
     epochs = rows.set_index("step")["epoch"].reindex(states["step"]).to_numpy()
     changes = epochs[1:][np.diff(states["state"].to_numpy()) != 0]
-    memorised = _first_epoch(rows, "train_acc", ctx.blog["memorised_acc"])
-    generalised = _first_epoch(rows, "eval_acc", ctx.thresholds.get(setting, 0.9))
+    memorised = first_epoch(rows, "train_acc", ctx.blog["memorised_acc"])
+    generalised = first_epoch(rows, "eval_acc", ctx.thresholds.get(setting, 0.9))
     tolerance = ctx.blog["coincide_tolerance"] * float(rows["epoch"].max())
 
     def near(epoch: float) -> bool:
@@ -305,7 +301,7 @@ def _sandbox_logs(ctx: Context, experiment: str) -> pd.DataFrame:
     if not ctx.sandbox:
         raise Missing("no sandbox section in this config")
     # Job folders are <experiment>[.<grid key>-<value>][.s<first>-<last>] (sandbox.plan).
-    folder = ctx.path("sandbox/runs")
+    folder = ctx.path("sandbox2025/runs")
     jobs = sorted(p for p in folder.iterdir() if p.name.split(".")[0] == experiment)
     paths = [p / "log.parquet" for p in jobs if (p / "log.parquet").exists()]
     if not paths:
