@@ -87,8 +87,10 @@ SCHEMA = Path(__file__).parents[2] / "workflow" / "schemas" / "claims.schema.yam
 
 
 def load_claims(path: str | Path, schema: str | Path = SCHEMA) -> list[dict[str, Any]]:
-    """The claims of ``path`` (``claims:`` list), checked against ``schema``; ids must
-    be unique and checks known."""
+    """The claims of ``path`` (its ``claims:`` list), checked against ``schema``.
+
+    Ids must be unique and every claim's check known.
+    """
     document = yaml.safe_load(Path(path).read_text())
     try:
         jsonschema.validate(document, yaml.safe_load(Path(schema).read_text()))
