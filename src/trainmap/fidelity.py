@@ -29,6 +29,7 @@ import yaml
 from trainmap.analysis.hmm import HMMParams
 from trainmap.analysis.phases import first_epoch
 from trainmap.errors import TrainmapError
+from trainmap.sandbox.results import read_logs
 
 HOLDS, FAILS, NOT_JUDGED = "✓", "✗", "–"
 COLUMNS = [
@@ -308,13 +309,11 @@ def _sandbox_logs(ctx: Context, experiment: str) -> pd.DataFrame:
     paths = [p / "log.parquet" for p in jobs if (p / "log.parquet").exists()]
     if not paths:
         raise Missing(f"no sandbox logs of experiment {experiment!r}")
-    return pd.concat(
-        [pd.read_parquet(p).assign(job=p.parent.name) for p in paths], ignore_index=True
-    )
+    return read_logs(paths)
 
 
 def _run_curves(log: pd.DataFrame):
-    return log.sort_values("epoch").groupby(["job", "member"], sort=True)
+    return log.sort_values("epoch").groupby("run", sort=True)
 
 
 def _sandbox_two_phase(claim: Mapping, ctx: Context) -> tuple[Any, str]:
@@ -322,7 +321,7 @@ def _sandbox_two_phase(claim: Mapping, ctx: Context) -> tuple[Any, str]:
 
     log = _sandbox_logs(ctx, "base")
     threshold = ctx.sandbox["success_threshold"]
-    success = final_rows(log).set_index(["job", "member"])["test_acc"] > threshold
+    success = final_rows(log).set_index("run")["test_acc"] > threshold
     drops = {
         key: len(loss_drops(r["train_loss"].to_numpy(), **ctx.sandbox["drops"]))
         for key, r in _run_curves(log)
