@@ -38,7 +38,9 @@ if BLOG:
         conda:
             "../../envs/analysis.yaml"
         params:
-            blog=BLOG,
+            blog=blog_params(
+                "run", "examples", "components", "turn_window", "turn_min_step"
+            ),
         script:
             "../scripts/blog_pca.py"
 
@@ -54,9 +56,7 @@ if BLOG:
         conda:
             "../../envs/analysis.yaml"
         params:
-            blog={
-                key: BLOG[key] for key in ("run", "memorised_acc", "generalising_acc")
-            },
+            blog=blog_params("run", "memorised_acc", "generalising_acc"),
             convergence=BLOG_CONVERGENCE,
         script:
             "../scripts/blog_phases.py"
@@ -83,9 +83,7 @@ if BLOG:
         conda:
             "../../envs/analysis.yaml"
         params:
-            blog=BLOG,
             label=BLOG_LABEL,
-            convergence=BLOG_CONVERGENCE,
         script:
             "../scripts/blog_loss_curves.py"
 
@@ -122,7 +120,7 @@ if BLOG:
         conda:
             "../../envs/analysis.yaml"
         params:
-            blog=BLOG,
+            blog=blog_params("examples"),
             label=BLOG_LABEL,
         script:
             "../scripts/blog_pca_figures.py"
@@ -181,7 +179,7 @@ if BLOG:
         conda:
             "../../envs/analysis.yaml"
         params:
-            blog=BLOG,
+            blog=blog_params("examples", "coincide_tolerance"),
             label=BLOG_LABEL,
         script:
             "../scripts/blog_summary.py"

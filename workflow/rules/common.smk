@@ -213,6 +213,11 @@ BLOG_FILES = [
 ]
 
 
+def blog_params(*keys):
+    """The ``blog`` keys a job reads (a change to any other key does not rerun it)."""
+    return {key: BLOG[key] for key in keys}
+
+
 def blog_targets():
     """Every file of the blog post (nothing if the config has no ``blog`` section)."""
     return [f"{BLOG_DIR}/{name}" for name in BLOG_FILES] if BLOG else []
