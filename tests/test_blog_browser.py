@@ -18,7 +18,8 @@ import pytest
 from test_pca import EPOCHS, ramp, two_halves_table
 
 from trainmap.analysis.pca import run_trajectory
-from trainmap.figures.blog2025 import Label, hmm_figures, pca_figures, run_states
+from trainmap.analysis.phases import run_states
+from trainmap.figures.blog2025 import Label, hmm_figures, pca_figures
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 

@@ -260,9 +260,11 @@ def test_sandbox_claims(tmp_path):
     grad = np.ones(60)
     grad[50] = 10.0  # ... with a gradient-norm spike
     base = pd.concat([log("base", 0, spiky, 1.0, grad), log("base", 1, np.full(60, 1.0), 0.5)])
-    _write(tmp_path, "sandbox/runs/base/log.parquet", base)
-    _write(tmp_path, "sandbox/runs/transfer/log.parquet", log("transfer", 0, np.ones(5), 0.9))
-    _write(tmp_path, "sandbox/runs/scratch_p3/log.parquet", log("scratch_p3", 0, np.ones(5), 0.6))
+    _write(tmp_path, "sandbox2025/runs/base/log.parquet", base)
+    _write(tmp_path, "sandbox2025/runs/transfer/log.parquet", log("transfer", 0, np.ones(5), 0.9))
+    _write(
+        tmp_path, "sandbox2025/runs/scratch_p3/log.parquet", log("scratch_p3", 0, np.ones(5), 0.6)
+    )
     _write(
         tmp_path,
         "sandbox2025/figure17_sparsity.csv",

@@ -27,7 +27,9 @@ import pandas as pd
 import yaml
 
 from trainmap.analysis.hmm import HMMParams
+from trainmap.analysis.phases import first_epoch
 from trainmap.errors import TrainmapError
+from trainmap.sandbox.results import read_logs
 
 HOLDS, FAILS, NOT_JUDGED = "✓", "✗", "–"
 COLUMNS = [
@@ -86,8 +88,10 @@ SCHEMA = Path(__file__).parents[2] / "workflow" / "schemas" / "claims.schema.yam
 
 
 def load_claims(path: str | Path, schema: str | Path = SCHEMA) -> list[dict[str, Any]]:
-    """The claims of ``path`` (``claims:`` list), checked against ``schema``; ids must
-    be unique and checks known."""
+    """The claims of ``path`` (its ``claims:`` list), checked against ``schema``.
+
+    Ids must be unique and every claim's check known.
+    """
     document = yaml.safe_load(Path(path).read_text())
     try:
         jsonschema.validate(document, yaml.safe_load(Path(schema).read_text()))
@@ -231,11 +235,6 @@ def _convergence_spread(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     return a < b, f"coefficient of variation {claim['setting']} {a:.3g} vs {claim['than']} {b:.3g}"
 
 
-def _first_epoch(rows: pd.DataFrame, column: str, threshold: float) -> float:
-    hit = rows.loc[rows[column] >= threshold, "epoch"]
-    return float(hit.iloc[0]) if len(hit) else np.nan
-
-
 def _grokking(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     setting = claim["setting"]
     if setting not in ctx.thresholds:
@@ -246,8 +245,8 @@ def _grokking(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     )
     ratios = []
     for _, rows in table.sort_values(["run", "epoch"]).groupby("run"):
-        memorised = _first_epoch(rows, "train_acc", memorised_acc)
-        generalised = _first_epoch(rows, "eval_acc", ctx.thresholds[setting])
+        memorised = first_epoch(rows, "train_acc", memorised_acc)
+        generalised = first_epoch(rows, "eval_acc", ctx.thresholds[setting])
         ratios.append(generalised / max(memorised, 1e-9) if np.isfinite(memorised) else np.nan)
     ratios = np.array(ratios)
     groks = np.nan_to_num(ratios, nan=0.0) >= claim["factor"]
@@ -285,8 +284,8 @@ def _blog_phases(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     rows = rows[rows["run"] == run].sort_values("step")
     epochs = rows.set_index("step")["epoch"].reindex(states["step"]).to_numpy()
     changes = epochs[1:][np.diff(states["state"].to_numpy()) != 0]
-    memorised = _first_epoch(rows, "train_acc", ctx.blog["memorised_acc"])
-    generalised = _first_epoch(rows, "eval_acc", ctx.thresholds.get(setting, 0.9))
+    memorised = first_epoch(rows, "train_acc", ctx.blog["memorised_acc"])
+    generalised = first_epoch(rows, "eval_acc", ctx.thresholds.get(setting, 0.9))
     tolerance = ctx.blog["coincide_tolerance"] * float(rows["epoch"].max())
 
     def near(epoch: float) -> bool:
@@ -305,18 +304,16 @@ def _sandbox_logs(ctx: Context, experiment: str) -> pd.DataFrame:
     if not ctx.sandbox:
         raise Missing("no sandbox section in this config")
     # Job folders are <experiment>[.<grid key>-<value>][.s<first>-<last>] (sandbox.plan).
-    folder = ctx.path("sandbox/runs")
+    folder = ctx.path("sandbox2025/runs")
     jobs = sorted(p for p in folder.iterdir() if p.name.split(".")[0] == experiment)
     paths = [p / "log.parquet" for p in jobs if (p / "log.parquet").exists()]
     if not paths:
         raise Missing(f"no sandbox logs of experiment {experiment!r}")
-    return pd.concat(
-        [pd.read_parquet(p).assign(job=p.parent.name) for p in paths], ignore_index=True
-    )
+    return read_logs(paths)
 
 
 def _run_curves(log: pd.DataFrame):
-    return log.sort_values("epoch").groupby(["job", "member"], sort=True)
+    return log.sort_values("epoch").groupby("run", sort=True)
 
 
 def _sandbox_two_phase(claim: Mapping, ctx: Context) -> tuple[Any, str]:
@@ -324,7 +321,7 @@ def _sandbox_two_phase(claim: Mapping, ctx: Context) -> tuple[Any, str]:
 
     log = _sandbox_logs(ctx, "base")
     threshold = ctx.sandbox["success_threshold"]
-    success = final_rows(log).set_index(["job", "member"])["test_acc"] > threshold
+    success = final_rows(log).set_index("run")["test_acc"] > threshold
     drops = {
         key: len(loss_drops(r["train_loss"].to_numpy(), **ctx.sandbox["drops"]))
         for key, r in _run_curves(log)

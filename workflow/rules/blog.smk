@@ -1,6 +1,8 @@
 # The blog post "How to visualize training dynamics in neural networks" (Hu et al.
 # 2025) on one run of one setting (config "blog"): loss curves, PCA of per-example
 # validation losses, the HMM of the analysis stage decoded on that run, a summary.
+# When the run memorises and generalises is one table (phase_events.csv) that the
+# curves and the summary read.
 
 
 if BLOG and "convergence_threshold" not in ANALYSED.get(BLOG["setting"], {}):
@@ -35,28 +37,44 @@ if BLOG:
             "results/benchmarks/blog/pca.tsv"
         conda:
             "../../envs/analysis.yaml"
-        threads: 1
-        resources:
-            mem_mb=2000,
-            runtime=5,
         params:
-            blog=BLOG,
+            blog=blog_params(
+                "run", "examples", "components", "turn_window", "turn_min_step"
+            ),
         script:
             "../scripts/blog_pca.py"
+
+    rule blog_phases:
+        input:
+            metrics=BLOG_METRICS,
+        output:
+            f"{BLOG_DIR}/phase_events.csv",
+        log:
+            "logs/blog/phases.log",
+        benchmark:
+            "results/benchmarks/blog/phases.tsv"
+        conda:
+            "../../envs/analysis.yaml"
+        params:
+            blog=blog_params("run", "memorised_acc", "generalising_acc"),
+            convergence=BLOG_CONVERGENCE,
+        script:
+            "../scripts/blog_phases.py"
 
     rule blog_loss_curves:
         input:
             metrics=BLOG_METRICS,
+            events=rules.blog_phases.output[0],
         output:
             loss_curve=report(
                 f"{BLOG_DIR}/loss_curve.png",
                 caption="../report/blog2025_loss_curve.rst",
-                category="Blog post (Hu et al. 2025)",
+                category=BLOG_CATEGORY,
             ),
             run_curves=report(
                 f"{BLOG_DIR}/pca_loss_curve.png",
                 caption="../report/blog2025_pca_loss_curve.rst",
-                category="Blog post (Hu et al. 2025)",
+                category=BLOG_CATEGORY,
             ),
         log:
             "logs/blog/loss_curves.log",
@@ -64,14 +82,8 @@ if BLOG:
             "results/benchmarks/blog/loss_curves.tsv"
         conda:
             "../../envs/analysis.yaml"
-        threads: 1
-        resources:
-            mem_mb=2000,
-            runtime=5,
         params:
-            blog=BLOG,
             label=BLOG_LABEL,
-            convergence=BLOG_CONVERGENCE,
         script:
             "../scripts/blog_loss_curves.py"
 
@@ -84,22 +96,22 @@ if BLOG:
             pca_html=report(
                 f"{BLOG_DIR}/pca.html",
                 caption="../report/blog2025_pca.rst",
-                category="Blog post (Hu et al. 2025)",
+                category=BLOG_CATEGORY,
             ),
             pca_png=report(
                 f"{BLOG_DIR}/pca.png",
                 caption="../report/blog2025_pca.rst",
-                category="Blog post (Hu et al. 2025)",
+                category=BLOG_CATEGORY,
             ),
             curve_html=report(
                 f"{BLOG_DIR}/pca_training_curve.html",
                 caption="../report/blog2025_pca_training_curve.rst",
-                category="Blog post (Hu et al. 2025)",
+                category=BLOG_CATEGORY,
             ),
             curve_png=report(
                 f"{BLOG_DIR}/pca_training_curve.png",
                 caption="../report/blog2025_pca_training_curve.rst",
-                category="Blog post (Hu et al. 2025)",
+                category=BLOG_CATEGORY,
             ),
         log:
             "logs/blog/pca_figures.log",
@@ -107,12 +119,8 @@ if BLOG:
             "results/benchmarks/blog/pca_figures.tsv"
         conda:
             "../../envs/analysis.yaml"
-        threads: 1
-        resources:
-            mem_mb=2000,
-            runtime=5,
         params:
-            blog=BLOG,
+            blog=blog_params("examples"),
             label=BLOG_LABEL,
         script:
             "../scripts/blog_pca_figures.py"
@@ -127,17 +135,17 @@ if BLOG:
             curve_html=report(
                 f"{BLOG_DIR}/hmm_training_curve.html",
                 caption="../report/blog2025_hmm_training_curve.rst",
-                category="Blog post (Hu et al. 2025)",
+                category=BLOG_CATEGORY,
             ),
             curve_png=report(
                 f"{BLOG_DIR}/hmm_training_curve.png",
                 caption="../report/blog2025_hmm_training_curve.rst",
-                category="Blog post (Hu et al. 2025)",
+                category=BLOG_CATEGORY,
             ),
             graph=report(
                 f"{BLOG_DIR}/graph.png",
                 caption="../report/blog2025_graph.rst",
-                category="Blog post (Hu et al. 2025)",
+                category=BLOG_CATEGORY,
             ),
         log:
             "logs/blog/hmm_figures.log",
@@ -145,10 +153,6 @@ if BLOG:
             "results/benchmarks/blog/hmm_figures.tsv"
         conda:
             "../../envs/analysis.yaml"
-        threads: 1
-        resources:
-            mem_mb=2000,
-            runtime=5,
         params:
             label=BLOG_LABEL,
         script:
@@ -159,13 +163,14 @@ if BLOG:
             metrics=BLOG_METRICS,
             states=f"{BLOG_HMM}/states.parquet",
             model=f"{BLOG_HMM}/model.npz",
+            events=rules.blog_phases.output[0],
             variance=rules.blog_pca.output.variance,
             turn=rules.blog_pca.output.turn,
         output:
             report(
                 f"{BLOG_DIR}/summary.md",
                 caption="../report/blog2025_summary.rst",
-                category="Blog post (Hu et al. 2025)",
+                category=BLOG_CATEGORY,
             ),
         log:
             "logs/blog/summary.log",
@@ -173,13 +178,8 @@ if BLOG:
             "results/benchmarks/blog/summary.tsv"
         conda:
             "../../envs/analysis.yaml"
-        threads: 1
-        resources:
-            mem_mb=2000,
-            runtime=5,
         params:
-            blog=BLOG,
+            blog=blog_params("examples", "coincide_tolerance"),
             label=BLOG_LABEL,
-            convergence=BLOG_CONVERGENCE,
         script:
             "../scripts/blog_summary.py"

@@ -1,4 +1,4 @@
-# Checkpoint experiments (issue 5): the 14 metrics of every checkpoint in a folder of
+# Checkpoint experiments: the 14 metrics of every checkpoint in a folder of
 # saved checkpoints (MultiBERTs, or the user's own runs) -> the metrics table that the
 # analysis reads like a trained setting's. See README, "Analyse a folder of checkpoints".
 

@@ -194,7 +194,9 @@ def panels(names=None):
 
 BLOG = config.get("blog")
 BLOG_DIR = "results/blog2025"
+BLOG_CATEGORY = "Blog post (Hu et al. 2025)"
 BLOG_FILES = [
+    "phase_events.csv",
     "loss_curve.png",
     "pca_loss_curve.png",
     "pca_trajectory.parquet",
@@ -211,6 +213,11 @@ BLOG_FILES = [
 ]
 
 
+def blog_params(*keys):
+    """The ``blog`` keys a job reads (a change to any other key does not rerun it)."""
+    return {key: BLOG[key] for key in keys}
+
+
 def blog_targets():
     """Every file of the blog post (nothing if the config has no ``blog`` section)."""
     return [f"{BLOG_DIR}/{name}" for name in BLOG_FILES] if BLOG else []
@@ -225,6 +232,7 @@ from trainmap.sandbox.plan import experiment_jobs, plan_jobs
 SANDBOX = config.get("sandbox")
 SANDBOX_JOBS = plan_jobs(SANDBOX) if SANDBOX else {}
 SANDBOX_DIR = "results/sandbox2025"
+SANDBOX_RUNS = f"{SANDBOX_DIR}/runs"
 SANDBOX_CATEGORY = "Visual sandbox (2025)"
 # Figures 1-4: final frames of the best, 2nd, ... run of `base`; 10, 11: the best transfer
 # run at the start (p = 2 weights, p = 3 data) and at the end of fine-tuning.
@@ -249,21 +257,15 @@ SANDBOX_GRADNORMS = {
     "18": ("fullbatch_d3", "full batch, d=3"),
     "19": ("minibatch_d3", "mini-batch, d=3"),
 }
+# Activation-sparsity figures: the experiment whose final models they measure, and
+# whether they draw one panel per width d.
+SANDBOX_SPARSITY = {"17": ("base", False), "20": ("width", True)}
 
 
 def sandbox_files(experiment, kind):
     """``log.parquet`` or ``weights.npz`` of every job of an experiment."""
     jobs = experiment_jobs(SANDBOX_JOBS, experiment)
-    return [f"results/sandbox/runs/{j}/{kind}" for j in jobs]
-
-
-def sandbox_width_files(kind):
-    """Files of the `width` experiment by d (figure 20)."""
-    jobs = experiment_jobs(SANDBOX_JOBS, "width")
-    return {
-        d: [f"results/sandbox/runs/{j}/{kind}" for j in jobs if SANDBOX_JOBS[j].d == d]
-        for d in sorted({SANDBOX_JOBS[j].d for j in jobs})
-    }
+    return [f"{SANDBOX_RUNS}/{j}/{kind}" for j in jobs]
 
 
 def sandbox_targets():
@@ -271,7 +273,7 @@ def sandbox_targets():
     if not SANDBOX:
         return []
     figures = [*SANDBOX_FRAMES, "5", "6", "7", "8", "9", "12", "13", "14"]
-    figures += [*SANDBOX_GRADNORMS, "17", "20"]
+    figures += [*SANDBOX_GRADNORMS, *SANDBOX_SPARSITY]
     video = f"{SANDBOX_DIR}/video.{SANDBOX['video']['format']}"
     return [f"{SANDBOX_DIR}/figure{n}.png" for n in figures] + [video]
 
@@ -282,6 +284,7 @@ wildcard_constraints:
     ablation_figure="6|7",
     spike_figure="12|13|14",
     gradnorm_figure="|".join(SANDBOX_GRADNORMS),
+    sparsity_figure="|".join(SANDBOX_SPARSITY),
 
 
 def sandbox_init_weights(wildcards):

@@ -1,4 +1,4 @@
-# Data sets (issue 5). Training never downloads: a setting on MNIST or CIFAR-100 reads
+# Data sets. Training never downloads: a setting on MNIST or CIFAR-100 reads
 # the files from its `data.root` and stops with a message naming the missing files.
 # Run `snakemake --cores 1 download_data` where there is a network (or put the files
 # there yourself; files already in place are checked and kept).

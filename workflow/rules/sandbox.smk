@@ -1,14 +1,14 @@
-# The visual sandbox (issue 7, "A visual case study of the training dynamics in neural
-# networks"): batched training jobs under results/sandbox/runs/<job>/, figures and the
-# video under results/sandbox2025/.
+# The visual sandbox ("A visual case study of the training dynamics in neural
+# networks"): batched training jobs under results/sandbox2025/runs/<job>/, the figures
+# and the video beside them in results/sandbox2025/.
 
 
 rule sandbox_train:
     input:
         init_from=sandbox_init_weights,
     output:
-        log="results/sandbox/runs/{job}/log.parquet",
-        weights="results/sandbox/runs/{job}/weights.npz",
+        log=f"{SANDBOX_RUNS}/{{job}}/log.parquet",
+        weights=f"{SANDBOX_RUNS}/{{job}}/weights.npz",
     log:
         "logs/sandbox/train/{job}.log",
     benchmark:
@@ -23,7 +23,7 @@ rule sandbox_train:
         spec=lambda wc: SANDBOX_JOBS[wc.job],
         device=config["device"],
         # Not an output: Snakemake must not delete it when the job is killed.
-        resume="results/sandbox/runs/{job}/resume.pt",
+        resume=f"{SANDBOX_RUNS}/{{job}}/resume.pt",
     script:
         "../scripts/sandbox_train.py"
 
@@ -249,21 +249,25 @@ rule sandbox_gradnorms:
         "../scripts/sandbox_gradnorms.py"
 
 
-rule sandbox_sparsity17:
+rule sandbox_sparsity:
     input:
-        logs=sandbox_files("base", "log.parquet"),
-        weights=sandbox_files("base", "weights.npz"),
+        logs=lambda wc: sandbox_files(
+            SANDBOX_SPARSITY[wc.sparsity_figure][0], "log.parquet"
+        ),
+        weights=lambda wc: sandbox_files(
+            SANDBOX_SPARSITY[wc.sparsity_figure][0], "weights.npz"
+        ),
     output:
         report(
-            f"{SANDBOX_DIR}/figure17.png",
+            f"{SANDBOX_DIR}/figure{{sparsity_figure}}.png",
             caption="../report/sandbox2025_sparsity.rst",
             category=SANDBOX_CATEGORY,
         ),
-        table=f"{SANDBOX_DIR}/figure17_sparsity.csv",
+        table=f"{SANDBOX_DIR}/figure{{sparsity_figure}}_sparsity.csv",
     log:
-        "logs/sandbox/figure17.log",
+        "logs/sandbox/figure{sparsity_figure}.log",
     benchmark:
-        "results/benchmarks/sandbox/figure17.tsv"
+        "results/benchmarks/sandbox/figure{sparsity_figure}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -271,37 +275,12 @@ rule sandbox_sparsity17:
         mem_mb=2000,
         runtime=10,
     params:
-        by_d=False,
-        sandbox=SANDBOX,
-        scale=config["scale"],
-    script:
-        "../scripts/sandbox_sparsity.py"
-
-
-rule sandbox_sparsity20:
-    input:
-        logs=sandbox_files("width", "log.parquet"),
-        weights=sandbox_files("width", "weights.npz"),
-    output:
-        report(
-            f"{SANDBOX_DIR}/figure20.png",
-            caption="../report/sandbox2025_sparsity.rst",
-            category=SANDBOX_CATEGORY,
+        by_d=lambda wc: SANDBOX_SPARSITY[wc.sparsity_figure][1],
+        sandbox=(
+            {key: SANDBOX[key] for key in ("success_threshold", "sparsity_eps")}
+            if SANDBOX
+            else {}
         ),
-        table=f"{SANDBOX_DIR}/figure20_sparsity.csv",
-    log:
-        "logs/sandbox/figure20.log",
-    benchmark:
-        "results/benchmarks/sandbox/figure20.tsv"
-    conda:
-        "../../envs/torch.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        by_d=True,
-        sandbox=SANDBOX,
         scale=config["scale"],
     script:
         "../scripts/sandbox_sparsity.py"

@@ -4,7 +4,8 @@ import pandas as pd
 
 from trainmap.analysis.hmm import HMMParams
 from trainmap.analysis.pca import run_rows
-from trainmap.figures.blog2025 import Label, hmm_figures, run_states
+from trainmap.analysis.phases import run_states
+from trainmap.figures.blog2025 import Label, hmm_figures
 from trainmap.jobs import job
 from trainmap.tables import RUN, read_metrics_table
 

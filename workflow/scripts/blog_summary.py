@@ -4,7 +4,9 @@ import pandas as pd
 
 from trainmap.analysis.hmm import HMMParams
 from trainmap.analysis.pca import run_rows
-from trainmap.figures.blog2025 import Label, phase_events, run_states, summary_markdown
+from trainmap.analysis.phases import run_states
+from trainmap.figures.blog2025 import Label
+from trainmap.figures.blog2025_summary import summary_markdown
 from trainmap.jobs import job
 from trainmap.tables import RUN, atomic_output, read_metrics_table
 
@@ -14,12 +16,9 @@ with job(snakemake) as log:
     states = pd.read_parquet(smk.input.states)
     label = Label(**smk.params.label, runs=states[RUN].nunique(), examples=blog["examples"])
     rows = run_rows(read_metrics_table(smk.input.metrics), label.run, smk.input.metrics)
-    events = phase_events(
-        rows, blog["memorised_acc"], blog["generalising_acc"], smk.params.convergence
-    )
     text = summary_markdown(
         run_states(states, rows, label.run),
-        events,
+        pd.read_csv(smk.input.events),
         pd.read_csv(smk.input.turn),
         pd.read_csv(smk.input.variance),
         blog["coincide_tolerance"],

@@ -1,7 +1,7 @@
 """Figures 6 (one seed) and 7 (mean ± std): the ablations (rule sandbox_ablation)."""
 
+from trainmap.figures.sandbox2025 import ablation_figure
 from trainmap.jobs import job
-from trainmap.sandbox.figures import ablation_figure
 
 with job(snakemake) as log:
     ablation_figure(

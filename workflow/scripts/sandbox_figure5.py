@@ -1,7 +1,7 @@
 """Figure 5: loss curve with snapshots at the loss drops (rule sandbox_figure5)."""
 
+from trainmap.figures.sandbox2025_frames import figure5
 from trainmap.jobs import job
-from trainmap.sandbox.figures import figure5
 
 with job(snakemake) as log:
     figure5(

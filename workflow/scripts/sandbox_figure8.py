@@ -1,7 +1,7 @@
 """Figure 8: attention maps at initialisation and at the end (rule sandbox_figure8)."""
 
+from trainmap.figures.sandbox2025_frames import figure8
 from trainmap.jobs import job
-from trainmap.sandbox.figures import figure8
 
 with job(snakemake) as log:
     figure8(

@@ -1,7 +1,7 @@
 """Figure 9: transfer p = 2 -> 3 against p = 3 from scratch (rule sandbox_figure9)."""
 
+from trainmap.figures.sandbox2025 import figure9
 from trainmap.jobs import job
-from trainmap.sandbox.figures import figure9
 
 with job(snakemake) as log:
     figure9(

@@ -1,7 +1,7 @@
 """A 16-panel frame of one run at one epoch: figures 1-4, 10, 11 (rule sandbox_frame)."""
 
+from trainmap.figures.sandbox2025_frames import frame_figure
 from trainmap.jobs import job
-from trainmap.sandbox.figures import frame_figure
 
 with job(snakemake) as log:
     frame_figure(

@@ -1,7 +1,7 @@
 """Figures 15, 16, 18, 19: loss and per-layer gradient norms (rule sandbox_gradnorms)."""
 
+from trainmap.figures.sandbox2025 import gradnorm_figure
 from trainmap.jobs import job
-from trainmap.sandbox.figures import gradnorm_figure
 
 with job(snakemake) as log:
     gradnorm_figure(

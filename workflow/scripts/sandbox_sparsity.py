@@ -1,19 +1,21 @@
 """Figures 17 and 20: activation sparsity of final models, and its table per model
-(rules sandbox_sparsity17/20)."""
+(rule sandbox_sparsity)."""
 
+from trainmap.figures.sandbox2025 import sparsity_figure
 from trainmap.jobs import job
-from trainmap.sandbox.figures import sparsity_figure
+from trainmap.sandbox.probe import epsilons, sparsity_groups
 from trainmap.tables import write_table
 
 with job(snakemake) as log:
     sandbox = snakemake.params.sandbox
+    by_d = snakemake.params.by_d
+    eps = epsilons(tuple(sandbox["sparsity_eps"]))
     table = sparsity_figure(
-        snakemake.input.logs,
-        snakemake.input.weights,
+        sparsity_groups(snakemake.input.logs, snakemake.input.weights, eps, by_d),
+        eps,
         snakemake.output[0],
         scale=snakemake.params.scale,
         threshold=sandbox["success_threshold"],
-        eps_range=tuple(sandbox["sparsity_eps"]),
-        by_d=snakemake.params.by_d,
+        by_d=by_d,
     )
     write_table(table, snakemake.output.table)

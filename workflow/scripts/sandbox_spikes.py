@@ -1,7 +1,7 @@
 """Figures 12-14: detected loss spikes with the frames around them (rule sandbox_spikes)."""
 
+from trainmap.figures.sandbox2025_frames import spike_figure
 from trainmap.jobs import job
-from trainmap.sandbox.figures import spike_figure
 
 with job(snakemake) as log:
     number = int(snakemake.wildcards.spike_figure)

@@ -1,7 +1,7 @@
 """The training video of one run (rule sandbox_video)."""
 
+from trainmap.figures.sandbox2025_video import video_of_run
 from trainmap.jobs import job
-from trainmap.sandbox.video import video_of_run
 
 with job(snakemake) as log:
     video = snakemake.params.video

@@ -48,6 +48,8 @@ from trainmap.tables import (
     example_loss_columns,
 )
 
+#: The two events of :func:`run_trajectory` (column ``event``).
+TURN_EVENT, DROP_EVENT = "sharpest PCA turn", "fastest validation-loss drop"
 #: Columns carried from the metrics table into the trajectory table.
 CURVE_COLUMNS: tuple[str, ...] = (STEP, EPOCH, TRAIN_LOSS, TRAIN_ACC, EVAL_LOSS, EVAL_ACC)
 
@@ -222,7 +224,7 @@ def run_trajectory(
     at = [turn, turn if drop is None else drop]
     events = pd.DataFrame(
         {
-            "event": ["sharpest PCA turn", "fastest validation-loss drop"],
+            "event": [TURN_EVENT, DROP_EVENT],
             STEP: rows[STEP].to_numpy()[at],
             EPOCH: epochs[at],
             "checkpoint": at,

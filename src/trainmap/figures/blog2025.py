@@ -2,12 +2,16 @@
 
 Hu, Jain, Chaulagain and Saphra (ICLR 2025 blog track), on one modular-addition
 run: the loss curves, the PCA trajectory of per-example validation losses beside
-the loss curve, the loss curve coloured by HMM state, the state graph, and a
-Markdown summary of the phases.
+the loss curve, the loss curve coloured by HMM state, and the state graph. The
+phases they show are computed in :mod:`trainmap.analysis.phases`; the Markdown
+summary is :mod:`trainmap.figures.blog2025_summary`.
 
 Interactive figures are self-contained plotly HTML (plotly.js inlined, so they
-open without a network); every PNG is drawn with matplotlib. Every figure's
-title says what it is made from (:class:`Label`).
+open without a network); every PNG is drawn with matplotlib. What a figure shows
+is stated once and drawn by both: its title (:data:`TITLES`), its curves
+(:data:`LOSS_CURVES`, :data:`ACCURACY_CURVES`), its colours and its event lines
+(:func:`event_lines`). Every figure's title says what it is made from
+(:class:`Label`).
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 from plotly.subplots import make_subplots
 
 from trainmap.analysis.hmm import STATE
-from trainmap.errors import TrainmapError
+from trainmap.analysis.pca import TURN_EVENT
+from trainmap.analysis.phases import event_epochs, segments
 from trainmap.tables import (
     EPOCH,
     EVAL_ACC,
@@ -37,7 +43,6 @@ from trainmap.tables import (
     TRAIN_ACC,
     TRAIN_LOSS,
     atomic_output,
-    to_markdown,
 )
 
 #: Colour scale for epochs, the same in the HTML and the PNG figures.
@@ -47,7 +52,33 @@ STATE_COLOURS: tuple[str, ...] = tuple(to_hex(c) for c in plt.get_cmap("tab10").
 TRAIN_COLOUR, EVAL_COLOUR = "#1f77b4", "#d62728"
 #: At most about this many checkpoints get an epoch-coloured marker on a PNG loss curve.
 MARKED_CHECKPOINTS = 60
-TURN_EVENT, DROP_EVENT = "sharpest PCA turn", "fastest validation-loss drop"
+#: (column, name, colour) of the curves every loss and accuracy panel draws.
+LOSS_CURVES = (
+    (TRAIN_LOSS, "train loss", TRAIN_COLOUR),
+    (EVAL_LOSS, "validation loss", EVAL_COLOUR),
+)
+ACCURACY_CURVES = (
+    (TRAIN_ACC, "train accuracy", TRAIN_COLOUR),
+    (EVAL_ACC, "validation accuracy", EVAL_COLOUR),
+)
+#: The panels of the training curve coloured by state: its curves and the y-axis title;
+#: train checkpoints are drawn as circles, validation ones as diamonds (CURVE_MARKERS).
+STATE_PANELS = (
+    (LOSS_CURVES, "loss (log; ● train, ◆ validation)"),
+    (ACCURACY_CURVES, "accuracy (● train, ◆ validation)"),
+)
+CURVE_MARKERS = ({"matplotlib": "o", "plotly": "circle"}, {"matplotlib": "D", "plotly": "diamond"})
+#: Line style of the event lines, in event order (matplotlib's names), and plotly's names.
+EVENT_STYLES = ("--", ":", "-.")
+PLOTLY_DASH = {"--": "dash", ":": "dot", "-.": "dashdot"}
+#: The title of each figure, the same in its HTML and its PNG.
+TITLES = {
+    "loss_curve": "Loss curves",
+    "run_curves": "Train and validation curves",
+    "pca": "PCA of per-example validation losses",
+    "pca_training_curve": "Loss curves, checkpoints coloured by epoch as in the PCA",
+    "hmm_training_curve": "Training curve coloured by hidden state (HMM with {k} state(s))",
+}
 
 
 @dataclass(frozen=True)
@@ -87,12 +118,33 @@ def save_png(figure: plt.Figure, path: str | Path) -> None:
     plt.close(figure)
 
 
-def _event_epochs(events: pd.DataFrame) -> dict[str, float]:
-    return dict(zip(events["event"], events[EPOCH], strict=True))
+def event_lines(events: pd.DataFrame) -> list[tuple[float, str, str]]:
+    """(epoch, legend label, line style) of each event that happened, as every figure marks it."""
+    return [
+        (epoch, f"{event} (epoch {epoch:g})", style)
+        for (event, epoch), style in zip(
+            events[["event", EPOCH]].to_numpy(), EVENT_STYLES, strict=False
+        )
+        if np.isfinite(epoch)
+    ]
 
 
-def _title(name: str, label: Label) -> str:
-    return f"{name}<br><sup>{label.text()}</sup>"
+def component_title(variance: pd.DataFrame, i: int) -> str:
+    """Axis title of principal component ``i`` with its share of the variance."""
+    return f"PC{i} ({variance['explained_variance_ratio'].iloc[i - 1]:.1%} of variance)"
+
+
+def turn_point(trajectory: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
+    """The trajectory's row at the sharpest turn."""
+    return trajectory.loc[trajectory[EPOCH] == event_epochs(events)[TURN_EVENT]].iloc[0]
+
+
+def _html_title(name: str, label: Label, **fields: object) -> str:
+    return f"{TITLES[name].format(**fields)}<br><sup>{label.text()}</sup>"
+
+
+def _png_title(name: str, label: Label, **fields: object) -> str:
+    return f"{TITLES[name].format(**fields)}\n{label.text()}"
 
 
 # ---------------------------------------------------------------- loss curves
@@ -102,10 +154,7 @@ def _loss_axis(
     ax: plt.Axes, rows: pd.DataFrame, alpha: float = 1.0, suffix: str | None = ""
 ) -> None:
     """Train and validation loss on a log scale; ``suffix=None`` leaves them out of the legend."""
-    for column, colour, name in (
-        (TRAIN_LOSS, TRAIN_COLOUR, "train loss"),
-        (EVAL_LOSS, EVAL_COLOUR, "validation loss"),
-    ):
+    for column, name, colour in LOSS_CURVES:
         text = "_nolegend_" if suffix is None else name + suffix
         ax.plot(rows[EPOCH], rows[column], color=colour, alpha=alpha, lw=1.2, label=text)
     ax.set_yscale("log")
@@ -121,7 +170,7 @@ def loss_curves_png(table: pd.DataFrame, label: Label, path: str | Path) -> None
     for i, rows in enumerate(others):
         _loss_axis(ax, rows, alpha=0.2, suffix=" (other runs)" if i == 0 else None)
     _loss_axis(ax, table[table[RUN] == label.run], suffix=f" (run {label.run})")
-    ax.set_title(f"Loss curves\n{label.text()}", fontsize=9)
+    ax.set_title(_png_title("loss_curve", label), fontsize=9)
     save_png(figure, path)
 
 
@@ -132,20 +181,17 @@ def run_curves_png(
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
     _loss_axis(top, rows)
     top.set_xlabel("")
-    bottom.plot(rows[EPOCH], rows[TRAIN_ACC], color=TRAIN_COLOUR, label="train accuracy")
-    bottom.plot(rows[EPOCH], rows[EVAL_ACC], color=EVAL_COLOUR, label="validation accuracy")
+    for column, name, colour in ACCURACY_CURVES:
+        bottom.plot(rows[EPOCH], rows[column], color=colour, label=name)
     bottom.set_ylim(-0.02, 1.02)
     bottom.set_xlabel("epoch")
     bottom.set_ylabel("accuracy")
-    for (event, epoch), style in zip(
-        events[["event", EPOCH]].to_numpy(), ("--", ":", "-."), strict=False
-    ):
-        if np.isfinite(epoch):
-            for ax in (top, bottom):
-                ax.axvline(epoch, color="0.3", ls=style, lw=1)
-            bottom.plot([], [], color="0.3", ls=style, label=f"{event} (epoch {epoch:g})")
+    for epoch, text, style in event_lines(events):
+        for ax in (top, bottom):
+            ax.axvline(epoch, color="0.3", ls=style, lw=1)
+        bottom.plot([], [], color="0.3", ls=style, label=text)
     bottom.legend(loc="center right", fontsize=7)
-    top.set_title(f"Train and validation curves\n{label.text()}", fontsize=9)
+    top.set_title(_png_title("run_curves", label), fontsize=9)
     save_png(figure, path)
 
 
@@ -172,10 +218,6 @@ def _epoch_markers(trajectory: pd.DataFrame, colorbar: bool, outline: str | None
     return marker
 
 
-def _component_title(variance: pd.DataFrame, i: int) -> str:
-    return f"PC{i} ({variance['explained_variance_ratio'].iloc[i - 1]:.1%} of variance)"
-
-
 def pca_html(
     trajectory: pd.DataFrame,
     variance: pd.DataFrame,
@@ -197,14 +239,14 @@ def pca_html(
             name="checkpoints",
         )
     )
-    turn = trajectory.loc[trajectory[EPOCH] == _event_epochs(events)[TURN_EVENT]].iloc[0]
+    turn = turn_point(trajectory, events)
     figure.add_annotation(
         x=turn["pc1"], y=turn["pc2"], text=f"sharpest turn, epoch {turn[EPOCH]:g}", arrowhead=2
     )
     figure.update_layout(
-        title=_title("PCA of per-example validation losses", label),
-        xaxis_title=_component_title(variance, 1),
-        yaxis_title=_component_title(variance, 2),
+        title=_html_title("pca", label),
+        xaxis_title=component_title(variance, 1),
+        yaxis_title=component_title(variance, 2),
         template="plotly_white",
         showlegend=False,
     )
@@ -217,10 +259,7 @@ def pca_training_curve_html(
     """Loss curves, checkpoints coloured by epoch as in the PCA (``pca_training_curve.html``)."""
     customdata, template = _hover(trajectory)
     figure = go.Figure()
-    for column, name, colour, colorbar in (
-        (TRAIN_LOSS, "train loss", TRAIN_COLOUR, False),
-        (EVAL_LOSS, "validation loss", EVAL_COLOUR, True),
-    ):
+    for (column, name, colour), colorbar in zip(LOSS_CURVES, (False, True), strict=True):
         figure.add_trace(
             go.Scatter(
                 x=trajectory[EPOCH],
@@ -233,11 +272,8 @@ def pca_training_curve_html(
                 name=name,
             )
         )
-    for (event, epoch), dash in zip(
-        events[["event", EPOCH]].to_numpy(), ("dash", "dot"), strict=True
-    ):
-        if not np.isfinite(epoch):
-            continue
+    for epoch, text, style in event_lines(events):
+        dash = PLOTLY_DASH[style]
         figure.add_vline(x=epoch, line_dash=dash, line_color="grey")
         figure.add_trace(  # a legend entry for the line
             go.Scatter(
@@ -245,11 +281,11 @@ def pca_training_curve_html(
                 y=[None],
                 mode="lines",
                 line={"dash": dash, "color": "grey"},
-                name=f"{event} (epoch {epoch:g})",
+                name=text,
             )
         )
     figure.update_layout(
-        title=_title("Loss curves, checkpoints coloured as in the PCA", label),
+        title=_html_title("pca_training_curve", label),
         xaxis_title="epoch",
         yaxis={"title": "loss (log scale)", "type": "log"},
         template="plotly_white",
@@ -258,7 +294,9 @@ def pca_training_curve_html(
     write_html(figure, path)
 
 
-def _pca_axis(ax: plt.Axes, trajectory: pd.DataFrame, variance: pd.DataFrame, turn: float):
+def _pca_axis(
+    ax: plt.Axes, trajectory: pd.DataFrame, variance: pd.DataFrame, events: pd.DataFrame
+) -> PathCollection:
     ax.plot(trajectory["pc1"], trajectory["pc2"], color="0.8", lw=1, zorder=1)
     points = ax.scatter(
         trajectory["pc1"],
@@ -268,13 +306,13 @@ def _pca_axis(ax: plt.Axes, trajectory: pd.DataFrame, variance: pd.DataFrame, tu
         s=14,
         zorder=2,
     )
-    at = trajectory.loc[trajectory[EPOCH] == turn].iloc[0]
+    at = turn_point(trajectory, events)
     ax.scatter([at["pc1"]], [at["pc2"]], s=160, facecolors="none", edgecolors="k", zorder=3)
     # Put the note on the side of the point facing the middle of the trajectory.
     right = at["pc1"] > trajectory["pc1"].median()
     upper = at["pc2"] > trajectory["pc2"].median()
     ax.annotate(
-        f"sharpest turn\nepoch {turn:g}",
+        f"sharpest turn\nepoch {at[EPOCH]:g}",
         (at["pc1"], at["pc2"]),
         xytext=(-70 if right else 12, -30 if upper else 12),
         textcoords="offset points",
@@ -282,16 +320,13 @@ def _pca_axis(ax: plt.Axes, trajectory: pd.DataFrame, variance: pd.DataFrame, tu
         bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "linewidth": 0},
         arrowprops={"arrowstyle": "-", "color": "0.3"},
     )
-    ax.set_xlabel(_component_title(variance, 1))
-    ax.set_ylabel(_component_title(variance, 2))
+    ax.set_xlabel(component_title(variance, 1))
+    ax.set_ylabel(component_title(variance, 2))
     return points
 
 
 def _marked_curve_axis(ax: plt.Axes, trajectory: pd.DataFrame, events: pd.DataFrame) -> None:
-    for column, colour, name in (
-        (TRAIN_LOSS, TRAIN_COLOUR, "train loss"),
-        (EVAL_LOSS, EVAL_COLOUR, "validation loss"),
-    ):
+    for column, name, colour in LOSS_CURVES:
         ax.plot(trajectory[EPOCH], trajectory[column], color=colour, lw=2.5, label=name, zorder=1)
         marked = trajectory.iloc[:: max(1, len(trajectory) // MARKED_CHECKPOINTS)]
         ax.scatter(
@@ -306,9 +341,8 @@ def _marked_curve_axis(ax: plt.Axes, trajectory: pd.DataFrame, events: pd.DataFr
             linewidths=0.8,
             zorder=2,
         )
-    for (event, epoch), style in zip(events[["event", EPOCH]].to_numpy(), ("--", ":"), strict=True):
-        if np.isfinite(epoch):
-            ax.axvline(epoch, color="0.3", ls=style, lw=1, label=f"{event} (epoch {epoch:g})")
+    for epoch, text, style in event_lines(events):
+        ax.axvline(epoch, color="0.3", ls=style, lw=1, label=text)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (log scale)")
@@ -321,9 +355,7 @@ def pca_training_curve_png(
     """PNG of :func:`pca_training_curve_html`."""
     figure, ax = plt.subplots(figsize=(7, 4.5))
     _marked_curve_axis(ax, trajectory, events)
-    ax.set_title(
-        f"Loss curves, checkpoints coloured by epoch as in the PCA\n{label.text()}", fontsize=9
-    )
+    ax.set_title(_png_title("pca_training_curve", label), fontsize=9)
     save_png(figure, path)
 
 
@@ -337,10 +369,10 @@ def pca_png(
     """The loss curve beside the PCA trajectory, both coloured by epoch (the post's layout)."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5), width_ratios=(1, 1.1))
     _marked_curve_axis(left, trajectory, events)
-    points = _pca_axis(right, trajectory, variance, _event_epochs(events)[TURN_EVENT])
+    points = _pca_axis(right, trajectory, variance, events)
     figure.colorbar(points, ax=right, label="epoch")
-    left.set_title("Loss curves", fontsize=10)
-    right.set_title("PCA of per-example validation losses", fontsize=10)
+    left.set_title(TITLES["loss_curve"], fontsize=10)
+    right.set_title(TITLES["pca"], fontsize=10)
     figure.suptitle(label.text(), fontsize=10)
     save_png(figure, path)
 
@@ -348,51 +380,14 @@ def pca_png(
 # ---------------------------------------------------------------- HMM
 
 
-def run_states(states: pd.DataFrame, rows: pd.DataFrame, run: int) -> pd.DataFrame:
-    """The run's curve rows with the decoded ``state`` of each checkpoint joined on step."""
-    if STATE not in states.columns:
-        raise TrainmapError(f"the decoded states lack column {STATE!r}; they have {list(states)}")
-    decoded = states.loc[states[RUN] == run, [STEP, STATE]]
-    if decoded.empty:
-        raise TrainmapError(
-            f"run {run} has no decoded states (dropped from the HMM fit?); pick another blog.run"
-        )
-    joined = rows.merge(decoded, on=STEP, how="inner", validate="one_to_one")
-    if len(joined) != len(rows):
-        raise TrainmapError(
-            f"run {run}: {len(rows) - len(joined)} checkpoint(s) of the metrics table "
-            "have no decoded state; rebuild the HMM"
-        )
-    return joined
-
-
-def segments(curve: pd.DataFrame) -> pd.DataFrame:
-    """Contiguous stretches of one state: state, first and last epoch, checkpoints.
-
-    ``curve`` is one run's rows (sorted by step) with a ``state`` column.
-    """
-    block = (curve[STATE] != curve[STATE].shift()).cumsum()
-    grouped = curve.groupby(block)
-    return pd.DataFrame(
-        {
-            STATE: grouped[STATE].first().to_numpy(),
-            "first_epoch": grouped[EPOCH].first().to_numpy(),
-            "last_epoch": grouped[EPOCH].last().to_numpy(),
-            "checkpoints": grouped.size().to_numpy(),
-        }
-    )
-
-
 def hmm_training_curve_html(curve: pd.DataFrame, k: int, label: Label, path: str | Path) -> None:
     """The run's loss curves, checkpoints coloured by hidden state (``hmm_training_curve.html``)."""
     figure = make_subplots(
         rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=(0.65, 0.35)
     )
-    for row, columns in (
-        (1, ((TRAIN_LOSS, "train loss"), (EVAL_LOSS, "validation loss"))),
-        (2, ((TRAIN_ACC, "train accuracy"), (EVAL_ACC, "validation accuracy"))),
-    ):
-        for column, name in columns:
+    for row, (curves, axis_title) in enumerate(STATE_PANELS, start=1):
+        figure.update_yaxes(title_text=axis_title, type="log" if row == 1 else None, row=row, col=1)
+        for (column, name, _), marker in zip(curves, CURVE_MARKERS, strict=True):
             figure.add_trace(
                 go.Scatter(
                     x=curve[EPOCH],
@@ -415,7 +410,7 @@ def hmm_training_curve_html(curve: pd.DataFrame, k: int, label: Label, path: str
                         marker={
                             "color": state_colour(state),
                             "size": 6,
-                            "symbol": "circle" if column in (TRAIN_LOSS, TRAIN_ACC) else "diamond",
+                            "symbol": marker["plotly"],
                         },
                         name=f"state {state}",
                         legendgroup=f"state {state}",
@@ -429,11 +424,9 @@ def hmm_training_curve_html(curve: pd.DataFrame, k: int, label: Label, path: str
                     row=row,
                     col=1,
                 )
-    figure.update_yaxes(title_text="loss (log; ● train, ◆ validation)", type="log", row=1, col=1)
-    figure.update_yaxes(title_text="accuracy", row=2, col=1)
     figure.update_xaxes(title_text="epoch", row=2, col=1)
     figure.update_layout(
-        title=_title(f"Training curve coloured by hidden state (HMM with {k} state(s))", label),
+        title=_html_title("hmm_training_curve", label, k=k),
         template="plotly_white",
     )
     write_html(figure, path)
@@ -442,34 +435,30 @@ def hmm_training_curve_html(curve: pd.DataFrame, k: int, label: Label, path: str
 def hmm_training_curve_png(curve: pd.DataFrame, k: int, label: Label, path: str | Path) -> None:
     """PNG of :func:`hmm_training_curve_html`, with the state segments shaded."""
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, height_ratios=(2, 1))
-    for ax, columns in ((top, (TRAIN_LOSS, EVAL_LOSS)), (bottom, (TRAIN_ACC, EVAL_ACC))):
-        spans = segments(curve)
-        ends = np.append(spans["first_epoch"].to_numpy()[1:], spans["last_epoch"].iloc[-1])
+    spans = segments(curve)
+    ends = np.append(spans["first_epoch"].to_numpy()[1:], spans["last_epoch"].iloc[-1])
+    for ax, (curves, axis_title) in zip((top, bottom), STATE_PANELS, strict=True):
+        ax.set_ylabel(axis_title)
         for state, start, end in zip(spans[STATE], spans["first_epoch"], ends, strict=True):
             ax.axvspan(start, end, color=state_colour(state), alpha=0.12, lw=0)
-        for column, marker in zip(columns, ("o", "D"), strict=True):
+        for (column, _, _), marker in zip(curves, CURVE_MARKERS, strict=True):
             ax.plot(curve[EPOCH], curve[column], color="0.75", lw=1, zorder=1)
             ax.scatter(
                 curve[EPOCH],
                 curve[column],
                 c=[state_colour(s) for s in curve[STATE]],
-                marker=marker,
+                marker=marker["matplotlib"],
                 s=12,
                 zorder=2,
             )
     top.set_yscale("log")
-    top.set_ylabel("loss (log; ● train, ◆ validation)")
-    bottom.set_ylabel("accuracy (● train, ◆ validation)")
     bottom.set_xlabel("epoch")
     handles = [
         plt.Line2D([], [], marker="o", ls="", color=state_colour(s), label=f"state {s}")
         for s in sorted(curve[STATE].unique())
     ]
     top.legend(handles=handles, fontsize=8, loc="best")
-    top.set_title(
-        f"Training curve coloured by hidden state (HMM with {k} state(s))\n{label.text()}",
-        fontsize=9,
-    )
+    top.set_title(_png_title("hmm_training_curve", label, k=k), fontsize=9)
     save_png(figure, path)
 
 
@@ -515,147 +504,6 @@ def state_graph(
     graph.attr(label=f"{label.text()}\nHMM with {k} state(s); bold: run {label.run}'s path")
     with atomic_output(path) as tmp:
         graph.render(outfile=tmp, cleanup=True)
-
-
-# ---------------------------------------------------------------- summary
-
-
-def first_epoch(rows: pd.DataFrame, column: str, threshold: float) -> float:
-    """The first epoch where ``column`` reaches ``threshold`` (NaN if never)."""
-    reached = rows.loc[rows[column] >= threshold, EPOCH]
-    return float(reached.iloc[0]) if len(reached) else float("nan")
-
-
-def phase_events(
-    rows: pd.DataFrame, memorised_acc: float, generalising_acc: float, converged_acc: float
-) -> pd.DataFrame:
-    """Memorisation and generalisation of one run as epochs: ``event``, ``epoch``, ``rule``."""
-    return pd.DataFrame(
-        [
-            (
-                "memorised",
-                first_epoch(rows, TRAIN_ACC, memorised_acc),
-                f"train accuracy first ≥ {memorised_acc:g}",
-            ),
-            (
-                "generalisation starts",
-                first_epoch(rows, EVAL_ACC, generalising_acc),
-                f"validation accuracy first ≥ {generalising_acc:g}",
-            ),
-            (
-                "generalised",
-                first_epoch(rows, EVAL_ACC, converged_acc),
-                f"validation accuracy first ≥ {converged_acc:g} (convergence threshold)",
-            ),
-        ],
-        columns=["event", EPOCH, "rule"],
-    )
-
-
-def phase_of(epochs: pd.Series, events: pd.DataFrame) -> pd.Series:
-    """Grokking phase of each epoch: before memorised, before generalised, after."""
-    at = dict(zip(events["event"], events[EPOCH], strict=True))
-    memorised = np.nan_to_num(at["memorised"], nan=np.inf)
-    generalised = np.nan_to_num(at["generalised"], nan=np.inf)
-    return pd.Series(
-        np.where(
-            epochs < memorised,
-            "memorisation",
-            np.where(epochs < generalised, "generalisation", "convergence"),
-        ),
-        index=epochs.index,
-    )
-
-
-def state_phases(curve: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
-    """Per state visited by the run: first and last epoch, visits, and the phases it covers."""
-    phases = phase_of(curve[EPOCH], events)
-    visits = segments(curve).groupby(STATE).size()
-    share = pd.crosstab(curve[STATE], phases, normalize="index")
-    table = curve.groupby(STATE).agg(
-        first_epoch=(EPOCH, "first"),
-        last_epoch=(EPOCH, "last"),
-        checkpoints=(EPOCH, "size"),
-        train_acc_first=(TRAIN_ACC, "first"),
-        train_acc_last=(TRAIN_ACC, "last"),
-        eval_acc_first=(EVAL_ACC, "first"),
-        eval_acc_last=(EVAL_ACC, "last"),
-    )
-    table["visits"] = visits
-    table["phases"] = [
-        ", ".join(f"{p} {share.loc[s, p]:.0%}" for p in share.columns if share.loc[s, p] > 0)
-        for s in table.index
-    ]
-    return table.sort_values("first_epoch").reset_index()
-
-
-def turn_comparison(pca_events: pd.DataFrame, span: float, tolerance: float) -> pd.DataFrame:
-    """The turn and the fastest drop side by side, with the gap and whether they coincide."""
-    at = _event_epochs(pca_events)
-    gap = at[TURN_EVENT] - at[DROP_EVENT]
-    return pd.DataFrame(
-        {
-            "turn_epoch": [at[TURN_EVENT]],
-            "fastest_drop_epoch": [at[DROP_EVENT]],
-            "gap_epochs": [gap],
-            "tolerance_epochs": [tolerance * span],
-            "coincide": [bool(abs(gap) <= tolerance * span)],
-        }
-    )
-
-
-def summary_markdown(
-    curve: pd.DataFrame,
-    events: pd.DataFrame,
-    pca_events: pd.DataFrame,
-    variance: pd.DataFrame,
-    tolerance: float,
-    k: int,
-    label: Label,
-) -> str:
-    """The blog's phases against memorisation and generalisation, as Markdown."""
-    span = float(curve[EPOCH].iloc[-1] - curve[EPOCH].iloc[0])
-    comparison = turn_comparison(pca_events, span, tolerance)
-    c = comparison.iloc[0]
-    verdict = "coincide" if c["coincide"] else "do not coincide"
-    closing = (
-        f"The sharpest turn of the PCA trajectory (epoch {c['turn_epoch']:g}) and the "
-        f"fastest drop of the validation loss (epoch {c['fastest_drop_epoch']:g}) "
-        f"**{verdict}** (gap {c['gap_epochs']:g} epochs; tolerance {tolerance:.0%} of the "
-        f"run, {c['tolerance_epochs']:.3g} epochs)."
-    )
-    if np.isnan(c["fastest_drop_epoch"]):
-        closing = (
-            "The validation loss never falls, so there is no drop to compare with the "
-            f"sharpest turn of the PCA trajectory (epoch {c['turn_epoch']:g})."
-        )
-    explained = variance.head(5).assign(
-        explained_variance_ratio=lambda v: v["explained_variance_ratio"].map("{:.1%}".format),
-        cumulative=lambda v: v["cumulative"].map("{:.1%}".format),
-    )
-    events_text = events.assign(
-        epoch=events[EPOCH].map(lambda e: "never" if np.isnan(e) else f"{e:g}")
-    )
-    phase_note = (
-        "Phases: memorisation = before the train accuracy reaches the threshold, "
-        "generalisation = from then until the validation accuracy reaches the convergence "
-        "threshold, convergence = after. `phases` gives the share of the state's "
-        "checkpoints in each; `visits` counts the separate stretches the run spends there."
-    )
-    sections = [
-        "# Blog post (Hu et al. 2025): phases of one run",
-        f"{label.text()}.",
-        "## Memorisation and generalisation",
-        to_markdown(events_text),
-        f"## Hidden states (HMM with {k} state(s), decoded for run {label.run})",
-        phase_note,
-        to_markdown(state_phases(curve, events), float_format="{:.3g}"),
-        "## PCA of per-example validation losses",
-        to_markdown(explained),
-        to_markdown(comparison, float_format="{:.4g}"),
-        closing,
-    ]
-    return "\n\n".join(sections) + "\n"
 
 
 # ---------------------------------------------------------------- one call per rule

@@ -34,9 +34,10 @@ class HFCallback(transformers.TrainerCallback):
     ``state.epoch``. Only the main process records. ``include``, ``exclude``,
     ``example_losses``, ``flush_every`` are :class:`MetricsRecorder`'s.
 
-    Example::
-
-        trainer = Trainer(..., callbacks=[HFCallback(run=seed, path="data/my_runs")])
+    Examples
+    --------
+    >>> callback = HFCallback(run=seed, path="data/my_runs")  # doctest: +SKIP
+    >>> trainer = Trainer(..., callbacks=[callback])  # doctest: +SKIP
     """
 
     def __init__(

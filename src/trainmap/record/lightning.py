@@ -28,9 +28,10 @@ class LightningCallback(lightning.Callback):
     records. ``include``, ``exclude``, ``example_losses``, ``flush_every``
     are :class:`MetricsRecorder`'s.
 
-    Example::
-
-        trainer = lightning.Trainer(..., callbacks=[LightningCallback(run=seed, path="data/runs")])
+    Examples
+    --------
+    >>> callback = LightningCallback(run=seed, path="data/runs")  # doctest: +SKIP
+    >>> trainer = lightning.Trainer(..., callbacks=[callback])  # doctest: +SKIP
     """
 
     def __init__(

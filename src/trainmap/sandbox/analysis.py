@@ -39,7 +39,16 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def loss_drops(
     loss: np.ndarray, window: int = 5, min_rate: float = 0.01, min_depth: float = 0.2
 ) -> list[Event]:
-    """The loss drops of one curve (``loss[e]`` = train loss after epoch e)."""
+    """The loss drops of one curve (``loss[e]`` = train loss after epoch e).
+
+    Parameters
+    ----------
+    loss
+        The train loss per epoch.
+    window, min_rate, min_depth
+        The rule of the module docstring: smoothing window (epochs), least decrease
+        rate of the smoothed log loss per epoch, least total fall of it.
+    """
     loss = np.asarray(loss, dtype=float)
     if loss.ndim != 1 or len(loss) < 3:
         raise TrainmapError("sandbox loss_drops: need a 1-D loss curve of at least 3 epochs")
@@ -60,7 +69,16 @@ def loss_drops(
 def loss_spikes(
     loss: np.ndarray, window: int = 10, ratio: float = 2.0, min_jump: float = 0.05
 ) -> list[Event]:
-    """The loss spikes of one curve: ``Event(before, peak)`` per spike."""
+    """The loss spikes of one curve: ``Event(before, peak)`` per spike.
+
+    Parameters
+    ----------
+    loss
+        The train loss per epoch.
+    window, ratio, min_jump
+        The rule of the module docstring: the loss is at least ``ratio`` times, and
+        at least ``min_jump`` above, its minimum over the previous ``window`` epochs.
+    """
     loss = np.asarray(loss, dtype=float)
     finite = np.where(np.isfinite(loss), loss, np.inf)
     floor = np.array(
@@ -80,14 +98,25 @@ def activation_sparsity(activations: np.ndarray, eps: np.ndarray) -> np.ndarray:
     return np.searchsorted(magnitudes, np.asarray(eps, dtype=float), side="left") / magnitudes.size
 
 
+@dataclass(frozen=True)
+class SparsityGroup:
+    """The logs of the jobs of one width d and their runs' sparsity curves (runs, eps)."""
+
+    log: pd.DataFrame
+    curves: np.ndarray
+
+
 def final_rows(log: pd.DataFrame) -> pd.DataFrame:
     """The last logged epoch of every run."""
     return log[log["epoch"] == log["epoch"].max()]
 
 
 def grid_summary(log: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Final test accuracy against hyperparameter ``key``: per value the mean, std over
-    seeds, number of runs, and the accuracy of the lowest seed (the one-seed curve)."""
+    """Final test accuracy against hyperparameter ``key``, one row per value.
+
+    Per value: the mean and std over seeds, the number of runs, and the accuracy of
+    the lowest seed (``one_seed``, the one-seed curve of figure 6).
+    """
     if key not in log:
         raise TrainmapError(f"sandbox grid_summary: log has no column {key!r}")
     last = final_rows(log)

@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from trainmap.errors import TrainmapError
 from trainmap.sandbox.data import SHUFFLE_STREAM, Task, make_data, overlap
 from trainmap.sandbox.model import LAYERS, MLP_PARAMS, Sandbox, Shape
 from trainmap.sandbox.plan import JobSpec
+from trainmap.sandbox.results import load_snapshots
 from trainmap.tables import atomic_output
 from trainmap.training.trainer import resolve_device
 
@@ -113,23 +113,6 @@ class BatchedAdam:
         self.steps = state["steps"]
         self.exp_avg.copy_(state["exp_avg"])
         self.exp_avg_sq.copy_(state["exp_avg_sq"])
-
-
-def load_snapshots(paths: Iterable[str | Path]) -> dict[str, np.ndarray]:
-    """Weight snapshots of one or more jobs, members concatenated.
-
-    Returns ``epochs`` (E,), ``seeds``/``lr``/``mlp_discount`` (M,) and one array
-    (E, M, ...) per parameter.
-    """
-    parts = [dict(np.load(path)) for path in paths]
-    if not parts:
-        raise TrainmapError("sandbox: no weight snapshots given")
-    out = {"epochs": parts[0]["epochs"]}
-    for key in parts[0]:
-        if key != "epochs":
-            axis = 0 if parts[0][key].ndim == 1 else 1
-            out[key] = np.concatenate([part[key] for part in parts], axis=axis)
-    return out
 
 
 def _initial_states(spec: JobSpec, sources: list[str]) -> dict[str, Tensor]:

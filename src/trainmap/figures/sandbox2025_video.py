@@ -1,4 +1,4 @@
-"""A video of one run's training: one 16-panel frame per saved epoch (or every n-th)."""
+"""The training video of the visual sandbox: one 16-panel frame per saved epoch (or every n-th)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,15 @@ import imageio.v2 as imageio
 import numpy as np
 
 from trainmap.errors import TrainmapError
-from trainmap.sandbox.figures import describe, ranked_runs, read_logs, task_of
-from trainmap.sandbox.frames import FrameRenderer, member_params
-from trainmap.sandbox.trainer import load_snapshots
+from trainmap.figures.sandbox2025_frames import FrameRenderer
+from trainmap.sandbox.results import (
+    describe,
+    load_snapshots,
+    member_params,
+    ranked_runs,
+    read_logs,
+    task_of,
+)
 from trainmap.tables import atomic_output
 
 log = logging.getLogger("trainmap.sandbox")
@@ -28,12 +34,15 @@ def video_of_run(
     scale: str = "",
     dpi: int = 50,
 ) -> int:
-    """Render every ``every``-th saved epoch (and the last) of the ``rank``-th best run
-    and write a video.
+    """Render every ``every``-th saved epoch (and the last) of the ``rank``-th best run.
 
     The format follows the suffix of ``output``: ``.mp4`` (H.264 through
-    imageio-ffmpeg) or ``.gif`` (the fallback without ffmpeg). Returns the number of
-    frames.
+    imageio-ffmpeg) or ``.gif`` (the fallback without ffmpeg).
+
+    Returns
+    -------
+    int
+        The number of frames written.
     """
     suffix = Path(output).suffix
     if suffix not in (".mp4", ".gif"):

@@ -1,4 +1,9 @@
-"""The 16-panel frame of the visual sandbox: every layer of one d = 2 run at one epoch.
+"""The 16-panel frame of the visual sandbox, and the figures drawn from frames.
+
+A frame shows every layer of one d = 2 run at one epoch. The figures built from frames
+or from the model's intermediates are figures 1-4, 10 and 11 (whole frames), 5 (two-phase
+learning), 8 (attention maps) and 12-14 (loss spikes); they rebuild the model from the
+saved weights (:mod:`trainmap.sandbox.probe`, torch).
 
 Panels (row by row): token embeddings E(x); position embeddings P(t) (circles: the k
 summed positions, squares: spurious ones); E(x) + P(t); normalised Z(x, t) with the
@@ -15,6 +20,8 @@ class.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -23,15 +30,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.colors import hsv_to_rgb
 
 from trainmap.errors import TrainmapError
+from trainmap.figures.sandbox2025 import save_png
+from trainmap.sandbox import analysis
 from trainmap.sandbox.data import Task, probe_sequences
-from trainmap.sandbox.model import Sandbox, Shape
+from trainmap.sandbox.model import Sandbox
+from trainmap.sandbox.probe import level_probabilities, trace
+from trainmap.sandbox.results import (
+    Paths,
+    describe,
+    load_snapshots,
+    member_params,
+    ranked_runs,
+    read_logs,
+    task_of,
+)
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<")
-PARAMS = ("token", "position", "query", "value", "receptors", "biases", "assemblers")
 GRID = 60
 #: The 16 panels of a frame, in drawing order.
 PANELS = (
@@ -52,25 +69,6 @@ PANELS = (
     "loss",
     "accuracy",
 )
-
-
-def member_params(snapshots: dict[str, np.ndarray], epoch: int, member: int) -> dict[str, Any]:
-    """One member's weights at one saved epoch of a weight-snapshot file."""
-    epochs = list(snapshots["epochs"])
-    if epoch not in epochs:
-        raise TrainmapError(f"sandbox: no weights saved at epoch {epoch} (saved: {epochs[:5]}...)")
-    e = epochs.index(epoch)
-    return {name: snapshots[name][e, member] for name in PARAMS}
-
-
-def _model(params: dict[str, np.ndarray]) -> Sandbox:
-    vocab, d = params["token"].shape
-    if d != 2:
-        raise TrainmapError(f"sandbox frames draw d = 2 runs only, got d = {d}")
-    shape = Shape(params["position"].shape[0], vocab, d, params["biases"].shape[0])
-    model = Sandbox(shape, [0])
-    model.load_members({n: torch.as_tensor(v)[None] for n, v in params.items()})
-    return model
 
 
 def _class_colors(p: int) -> np.ndarray:
@@ -106,13 +104,19 @@ def _square_limits(ax: plt.Axes, points: np.ndarray, margin: float = 0.15) -> No
 class FrameRenderer:
     """Draw 16-panel frames of one run (reuses one matplotlib figure).
 
-    Args:
-        task: the problem (L, k, p) the frames show.
-        history: the run's per-epoch log (``epoch``, ``train_loss``, ``test_loss``,
-            ``train_acc``, ``test_acc``).
-        label: what the frame is made from (printed in the title).
-        dpi: resolution.
-        annotate: label every (x, t) point (slow: off for videos).
+    Parameters
+    ----------
+    task
+        The problem (L, k, p) the frames show.
+    history
+        The run's per-epoch log (``epoch``, ``train_loss``, ``test_loss``,
+        ``train_acc``, ``test_acc``).
+    label
+        What the frame is made from (printed in the title).
+    dpi
+        Resolution.
+    annotate
+        Label every (x, t) point (slow: off for videos).
     """
 
     def __init__(
@@ -128,13 +132,13 @@ class FrameRenderer:
 
     def context(self, params: dict[str, np.ndarray]) -> dict[str, Any]:
         """Everything the panels draw for one member's weights ``params``."""
-        model = _model(params)
-        with torch.no_grad():
-            out = model.trace(torch.as_tensor(self.x)[None], self.task.p)
-        out = {k: v[0].numpy() for k, v in out.items()}
+        d = params["token"].shape[1]
+        if d != 2:
+            raise TrainmapError(f"sandbox frames draw d = 2 runs only, got d = {d}")
+        out = trace(params, self.x, self.task.p)
         sums = params["token"][: self.task.p, None] + params["position"][None]  # (p, L, d)
         z = sums / np.linalg.norm(sums, axis=-1, keepdims=True)
-        return {"model": model, "params": params, **out, "sums": sums, "zs": z}
+        return {"params": params, **out, "sums": sums, "zs": z}
 
     def draw(
         self,
@@ -292,11 +296,8 @@ class FrameRenderer:
         self._sequences(ax, points, extra=np.zeros((1, 2)))
         (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
         gx, gy = np.meshgrid(np.linspace(x0, x1, GRID), np.linspace(y0, y1, GRID))
-        grid = torch.as_tensor(np.stack([gx, gy], -1).reshape(1, -1, 2), dtype=torch.float32)
-        with torch.no_grad():
-            columns = grid.transpose(1, 2)
-            zeta = model.mlp(columns)["zeta"] if stage == "xi" else columns
-            probs = model.decode(zeta, self.task.p)["logits"][0].T.softmax(-1).numpy()
+        grid = np.stack([gx, gy], -1).reshape(-1, 2)
+        probs = level_probabilities(model, grid, self.task.p, stage)
         ax.imshow(
             _prob_image(probs).reshape(GRID, GRID, 3),
             origin="lower",
@@ -313,3 +314,162 @@ class FrameRenderer:
                 linewidths=0.7,
             )
         ax.set_aspect("equal")
+
+
+def _loss_panel(ax: plt.Axes, history: pd.DataFrame, marks: Sequence[float]) -> None:
+    """Train and test loss (log scale) with the given epochs marked in red."""
+    ax.plot(history.epoch, history.train_loss, label="train")
+    ax.plot(history.epoch, history.test_loss, label="test")
+    for epoch in marks:
+        ax.axvline(epoch, color="red", ls="--")
+    ax.set_yscale("log"), ax.set_xlabel("epoch"), ax.legend()
+
+
+def frame_figure(
+    logs: Paths,
+    weights: Paths,
+    output: str | Path,
+    rank: int,
+    epoch: int | None,
+    scale: str,
+    what: str,
+) -> None:
+    """Figures 1-4, 10, 11: the 16-panel frame of the ``rank``-th best run at ``epoch``.
+
+    ``epoch`` None is the last epoch; ``what`` names the figure in its title.
+    """
+    log, snaps = read_logs(logs), load_snapshots(weights)
+    runs = ranked_runs(log)
+    if rank >= len(runs):
+        raise TrainmapError(f"sandbox frame: rank {rank} but only {len(runs)} runs")
+    run = runs[rank]
+    epoch = int(log["epoch"].max()) if epoch is None else epoch
+    history = log[log["run"] == run]
+    seed = int(history["seed"].iloc[0])
+    acc = history["test_acc"].iloc[-1]
+    label = f"{what} — seed {seed} (final test acc {acc:.2f}); {describe(history, scale, 1)}"
+    renderer = FrameRenderer(task_of(log), history, label)
+    save_png(renderer.draw(member_params(snaps, epoch, run), epoch), output)
+
+
+def figure5(logs: Paths, weights: Paths, output: str | Path, scale: str, **rules: float) -> None:
+    """Figure 5: one run's loss curve with frames at the start and end of its two largest drops.
+
+    Drops are ranked by the fall of the loss itself, so the slow final convergence on a
+    log scale does not count; the run is the best-ranked one with at least two drops,
+    else the one with the most. ``rules`` are :func:`trainmap.sandbox.analysis.loss_drops`'
+    parameters.
+    """
+    log, snaps = read_logs(logs), load_snapshots(weights)
+    best = None
+    for run in ranked_runs(log):
+        loss = log[log["run"] == run].sort_values("epoch")["train_loss"].to_numpy()
+        drops = analysis.loss_drops(loss, **rules)
+        drops = sorted(drops, key=lambda d: loss[d.end] - loss[d.start])[:2]
+        if best is None or len(drops) > len(best[1]):
+            best = (run, sorted(drops, key=lambda d: d.start))
+        if len(drops) >= 2:
+            break
+    run, drops = best
+    history = log[log["run"] == run]
+    marks = sorted({e for d in drops[:2] for e in (d.start, d.end)})[:4] or [
+        0,
+        int(log.epoch.max()),
+    ]
+    fig, axes = plt.subplots(1, len(marks) + 1, figsize=(4.2 * (len(marks) + 1), 4.4))
+    renderer = FrameRenderer(task_of(log), history, "", annotate=False)
+    for ax, epoch in zip(axes, marks, strict=False):
+        renderer.draw(member_params(snaps, epoch, run), epoch, axes=[ax], panels=("xi_levels",))
+        ax.set_title(f"epoch {epoch}: ξ → p(y|ξ)")
+    ax = axes[-1]
+    _loss_panel(ax, history, marks)
+    ax.set_title(f"loss; red: start/end of the {len(drops)} largest drops")
+    seed = int(history["seed"].iloc[0])
+    fig.suptitle(f"Figure 5: two-phase learning — seed {seed}; {describe(history, scale, 1)}")
+    fig.tight_layout()
+    save_png(fig, output)
+
+
+def figure8(logs: Paths, weights: Paths, output: str | Path, scale: str, runs: int = 4) -> None:
+    """Figure 8: attention maps of the ``runs`` best runs at initialisation and at the end."""
+    log, snaps = read_logs(logs), load_snapshots(weights)
+    chosen = ranked_runs(log)[:runs]
+    task = task_of(log)
+    renderer = FrameRenderer(task, log, "", annotate=False)
+    fig, axes = plt.subplots(1, 2 * len(chosen), figsize=(3 * 2 * len(chosen), 5.5))
+    last = int(log["epoch"].max())
+    for i, run in enumerate(chosen):
+        maps = [renderer.context(member_params(snaps, e, run))["attention"] for e in (0, last)]
+        r = np.corrcoef(maps[0].ravel(), maps[1].ravel())[0, 1]
+        seed = int(log.loc[log.run == run, "seed"].iloc[0])
+        for j, (epoch, attention) in enumerate(zip((0, last), maps, strict=True)):
+            ax = axes[2 * i + j]
+            ax.imshow(attention, aspect="auto", cmap="Blues", vmin=0, interpolation="nearest")
+            ax.axvline(task.k - 0.5, color="red", lw=1)
+            ax.set_title(
+                f"seed {seed}, epoch {epoch}" + (f"\ncorr(init, end) = {r:.2f}" if j else "")
+            )
+            ax.set_xlabel("position t")
+    axes[0].set_ylabel("probe sequence (all prefixes x 2 suffixes)")
+    fig.suptitle(f"Figure 8: attention at initialisation and at the end; {describe(log, scale)}")
+    fig.tight_layout()
+    save_png(fig, output)
+
+
+SPIKE_PANELS = {
+    12: ("sum", "normalised"),
+    13: ("xi_levels", "zeta_levels"),
+    14: ("xi", "assemblers", "zeta"),
+}
+
+
+def spike_figure(
+    number: int,
+    logs: Paths,
+    weights: Paths,
+    output: str | Path,
+    scale: str,
+    which: int,
+    **rule: float,
+) -> None:
+    """Figures 12-14: the ``which``-th largest loss spike over all runs, with frame panels.
+
+    The loss around the spike is drawn beside the frame panels of ``SPIKE_PANELS[number]``
+    just before the spike and at its peak; ``rule`` holds
+    :func:`trainmap.sandbox.analysis.loss_spikes`' parameters.
+    """
+    log, snaps = read_logs(logs), load_snapshots(weights)
+    saved = set(snaps["epochs"].tolist())
+    spikes = []
+    for run, history in log.groupby("run"):
+        loss = history.sort_values("epoch")["train_loss"].to_numpy()
+        for event in analysis.loss_spikes(loss, **rule):
+            if {event.start, event.end} <= saved:
+                spikes.append((loss[event.end] / max(loss[event.start], 1e-12), run, event))
+    spikes.sort(key=lambda s: -s[0])
+    panels = SPIKE_PANELS[number]
+    fig, axes = plt.subplots(1, 2 * len(panels) + 1, figsize=(4.2 * (2 * len(panels) + 1), 4.4))
+    if not spikes:
+        for ax in axes:
+            ax.axis("off")
+        rules = ", ".join(f"{k}={v}" for k, v in rule.items())
+        axes[0].text(0, 0.5, f"no loss spike detected by the rule ({rules})", fontsize=14)
+        fig.suptitle(f"Figure {number}: loss spikes; {describe(log, scale)}")
+        save_png(fig, output)
+        return
+    jump, run, event = spikes[min(which, len(spikes) - 1)]
+    history = log[log["run"] == run].sort_values("epoch")
+    renderer = FrameRenderer(task_of(log), history, "", annotate=False)
+    for i, epoch in enumerate((event.start, event.end)):
+        sub = axes[1 + i * len(panels) : 1 + (i + 1) * len(panels)]
+        renderer.draw(member_params(snaps, epoch, run), epoch, axes=list(sub), panels=panels)
+        for ax in sub:
+            ax.set_title(f"{'before' if i == 0 else 'peak'} (epoch {epoch})\n{ax.get_title()}")
+    ax = axes[0]
+    window = history[(history.epoch >= event.start - 30) & (history.epoch <= event.end + 30)]
+    _loss_panel(ax, window, (event.start, event.end))
+    ax.set_title(f"train loss x{jump:.1f} ({len(spikes)} spikes in all runs)")
+    seed = int(history["seed"].iloc[0])
+    fig.suptitle(f"Figure {number}: loss spike — seed {seed}; {describe(history, scale, 1)}")
+    fig.tight_layout()
+    save_png(fig, output)
