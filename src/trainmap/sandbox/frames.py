@@ -28,10 +28,9 @@ from matplotlib.colors import hsv_to_rgb
 
 from trainmap.errors import TrainmapError
 from trainmap.sandbox.data import Task, probe_sequences
-from trainmap.sandbox.model import Sandbox, Shape
+from trainmap.sandbox.model import PARAMS, Sandbox, Shape
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<")
-PARAMS = ("token", "position", "query", "value", "receptors", "biases", "assemblers")
 GRID = 60
 #: The 16 panels of a frame, in drawing order.
 PANELS = (

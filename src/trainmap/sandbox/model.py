@@ -33,6 +33,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "mlp": ("receptors", "biases", "assemblers"),
 }
 MLP_PARAMS = LAYERS["mlp"]
+#: Every parameter name, in the order of the model's parameters and of the snapshot files.
+PARAMS = tuple(name for names in LAYERS.values() for name in names)
 EPS = 1e-12
 
 
