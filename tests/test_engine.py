@@ -1,5 +1,7 @@
 """The engine: its optimiser equals one torch optimiser per member, divergence, resume."""
 
+import io
+
 import pytest
 import torch
 
@@ -9,6 +11,7 @@ SHAPES = {"matrix": (3, 4), "vector": (5,), "scalar": ()}
 TORCH = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["per-member", "shared"])
 @pytest.mark.parametrize(
     ("name", "options"),
     [
@@ -18,11 +21,14 @@ TORCH = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.opti
         ("sgd", {}),
     ],
 )
-def test_member_optimizer_equals_one_torch_optimizer_per_member(name, options):
+def test_member_optimizer_equals_one_torch_optimizer_per_member(name, options, shared):
     members = 4
     lr = torch.tensor([1e-3, 3e-3, 1e-2, 3e-2], dtype=torch.float64)
     weight_decay = torch.tensor([0.0, 0.1, 1.0, 0.5], dtype=torch.float64)
     factor = {"matrix": 1.0, "vector": 0.1, "scalar": 1.0}  # a per-parameter lr factor
+    if shared:  # one value for all: the stock optimiser's path
+        lr, weight_decay = lr[2].expand(members), weight_decay[2].expand(members)
+        factor = dict.fromkeys(factor, 1.0)
     g = torch.Generator().manual_seed(0)
     start = {k: torch.randn(members, *s, generator=g) for k, s in SHAPES.items()}
     stacked = {k: v.clone().requires_grad_() for k, v in start.items()}
@@ -57,10 +63,11 @@ def test_member_optimizer_equals_one_torch_optimizer_per_member(name, options):
     assert not torch.equal(stacked["matrix"][0], start["matrix"][0])
 
 
-def test_optimizer_state_round_trip_continues_identically():
+@pytest.mark.parametrize("rates", [[0.1, 0.2], [0.1, 0.1]], ids=["per-member", "shared"])
+def test_optimizer_state_round_trip_continues_identically(rates):
     def make():
         p = torch.ones(2, 3, requires_grad=True)
-        return p, MemberOptimizer([p], [member_values(torch.tensor([0.1, 0.2]), p)], [0.0])
+        return p, MemberOptimizer([p], [member_values(torch.tensor(rates), p)], [0.0])
 
     p, optimizer = make()
     q, resumed = make()
@@ -68,7 +75,10 @@ def test_optimizer_state_round_trip_continues_identically():
         if i == 3:
             with torch.no_grad():
                 q.copy_(p)
-            resumed.load_state_dict(optimizer.state_dict())
+            saved = io.BytesIO()  # as the resume file: saved, and loaded as weights only
+            torch.save(optimizer.state_dict(), saved)
+            saved.seek(0)
+            resumed.load_state_dict(torch.load(saved, weights_only=True))
         for param, opt in ((p, optimizer), (q, resumed)):
             opt.zero_grad()
             (param * torch.arange(6.0).view(2, 3) ** 2).sum().backward()

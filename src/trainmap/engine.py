@@ -40,6 +40,14 @@ log = logging.getLogger(__name__)
 STATE_VERSION = 2
 
 
+#: torch's optimiser of each name, used when all members share the hyperparameters.
+STOCK_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+}
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto`` → CUDA when available, else CPU; ``cuda`` without CUDA is an error."""
     if device == "auto":
@@ -57,17 +65,16 @@ def member_values(values: Tensor, like: Tensor) -> Tensor:
 class MemberOptimizer:
     """Adam, AdamW or SGD with a learning rate and weight decay per member and parameter.
 
-    torch's optimisers take a learning rate per parameter group, and a tensor learning
-    rate only as one number; members stacked in one tensor need one per slice. Parameter
-    groups of one slice each would cost a kernel call per member and step; here every
-    hyperparameter is a tensor broadcast over the members instead, and the update is
-    torch's single-tensor formula of the same optimiser (``tests/test_engine.py`` checks
-    it step by step against one torch optimiser per member).
-
     The parameters are moved into one flat buffer (each a contiguous block of it) and
-    their gradients into another, so that a step is a handful of kernels on a few
-    tensors whatever the number of parameters and members; :meth:`zero_grad` clears
-    the gradient buffer in place and backward accumulates into it.
+    their gradients into another; :meth:`zero_grad` clears the gradient buffer in place
+    and backward accumulates into it. When every member and parameter has the same
+    hyperparameters, a step is torch's own fused optimiser on that one buffer (one
+    kernel). Otherwise the hyperparameters are tensors broadcast over the buffer and the
+    update is torch's single-tensor formula of the same optimiser, a handful of kernels
+    whatever the number of parameters and members: torch takes a tensor learning rate
+    only as one number, and parameter groups of one member slice each would cost a
+    kernel call per member and step. ``tests/test_engine.py`` checks both step by step
+    against one torch optimiser per member.
 
     Parameters
     ----------
@@ -95,18 +102,12 @@ class MemberOptimizer:
         eps: float = 1e-8,
         momentum: float = 0.0,
     ) -> None:
-        if name not in ("adam", "adamw", "sgd"):
+        if name not in STOCK_OPTIMIZERS:
             raise TrainmapError(f"config key 'optimizer.name': unknown optimizer {name!r}")
         self.name, self.betas, self.eps, self.momentum = name, tuple(betas), eps, momentum
         self.params = list(params)
         self.flat = torch.cat([p.detach().flatten() for p in self.params])
         self.grad = torch.zeros_like(self.flat)
-        rate, decay = self._spread(lr), self._spread(weight_decay)
-        if name == "adamw":
-            decay = 1 - rate * decay  # the factor applied to the weights
-        neutral = 1.0 if name == "adamw" else 0.0
-        self.lr = rate.to(self.flat)
-        self.decay = decay.to(self.flat) if bool((decay != neutral).any()) else None
         self.grad_views: list[Tensor] = []
         start = 0
         for p in self.params:
@@ -115,6 +116,21 @@ class MemberOptimizer:
             p.grad = self.grad_views[-1]
             start += p.numel()
         self.steps = 0
+        rate, decay = self._spread(lr), self._spread(weight_decay)
+        self.stock: torch.optim.Optimizer | None = None
+        self.buffers: dict[str, Tensor] = {}
+        if bool((rate == rate[0]).all() and (decay == decay[0]).all()):
+            self.flat.grad = self.grad
+            options = {"momentum": momentum} if name == "sgd" else {"betas": betas, "eps": eps}
+            self.stock = STOCK_OPTIMIZERS[name](
+                [self.flat], lr=float(rate[0]), weight_decay=float(decay[0]), fused=True, **options
+            )
+            return
+        if name == "adamw":
+            decay = 1 - rate * decay  # the factor applied to the weights
+        neutral = 1.0 if name == "adamw" else 0.0
+        self.lr = rate.to(self.flat)
+        self.decay = decay.to(self.flat) if bool((decay != neutral).any()) else None
         buffers = ("momentum",) if name == "sgd" else ("exp_avg", "exp_avg_sq")
         self.buffers = {b: torch.zeros_like(self.flat) for b in buffers}
 
@@ -146,6 +162,9 @@ class MemberOptimizer:
         """One update of every parameter from its ``.grad``."""
         self.steps += 1
         self.gradients()
+        if self.stock is not None:
+            self.stock.step()
+            return
         grad = self.grad
         if self.decay is not None and self.name != "adamw":
             grad = grad.addcmul(self.decay, self.flat)
@@ -169,12 +188,15 @@ class MemberOptimizer:
         self.flat.sub_(exp_avg / denom * (self.lr / (1 - beta1**self.steps)))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"steps": self.steps, **self.buffers}
+        stock = {"stock": self.stock.state_dict()} if self.stock is not None else {}
+        return {"steps": self.steps, **self.buffers, **stock}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps = state["steps"]
         for name, buffer in self.buffers.items():
             buffer.copy_(state[name])
+        if self.stock is not None:
+            self.stock.load_state_dict(state["stock"])
 
 
 class Divergence:
