@@ -133,6 +133,7 @@ class MemberOptimizer:
         self.decay = decay.to(self.flat) if bool((decay != neutral).any()) else None
         buffers = ("momentum",) if name == "sgd" else ("exp_avg", "exp_avg_sq")
         self.buffers = {b: torch.zeros_like(self.flat) for b in buffers}
+        self.scratch = (torch.empty_like(self.flat), torch.empty_like(self.flat))
 
     def _spread(self, values: Sequence[Tensor | float]) -> Tensor:
         """One float64 value per parameter element, in the order of the flat buffer."""
@@ -166,8 +167,9 @@ class MemberOptimizer:
             self.stock.step()
             return
         grad = self.grad
+        work, rate = self.scratch
         if self.decay is not None and self.name != "adamw":
-            grad = grad.addcmul(self.decay, self.flat)
+            grad = torch.addcmul(grad, self.decay, self.flat, out=rate)
         if self.name == "sgd":
             if self.momentum:
                 buffer = self.buffers["momentum"]
@@ -184,8 +186,11 @@ class MemberOptimizer:
         exp_avg, exp_avg_sq = self.buffers["exp_avg"], self.buffers["exp_avg_sq"]
         exp_avg.lerp_(grad, 1 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**self.steps)).add_(self.eps)
-        self.flat.sub_(exp_avg / denom * (self.lr / (1 - beta1**self.steps)))
+        # In place, into two scratch buffers: fresh temporaries of a large buffer cost
+        # more than the arithmetic.
+        denom = torch.sqrt(exp_avg_sq, out=work).div_(math.sqrt(1 - beta2**self.steps))
+        ratio = torch.div(exp_avg, denom.add_(self.eps), out=work)
+        self.flat.sub_(ratio.mul_(torch.div(self.lr, 1 - beta1**self.steps, out=rate)))
 
     def state_dict(self) -> dict[str, Any]:
         stock = {"stock": self.stock.state_dict()} if self.stock is not None else {}
