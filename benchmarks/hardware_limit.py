@@ -102,10 +102,8 @@ def sandbox_rate(spec: JobSpec) -> float:
 
 def sandbox_flops(spec: JobSpec) -> float:
     """Counted FLOPs per run-epoch of ``spec`` (one member, initial evaluation excluded)."""
-    one = sandbox_job(spec, 1, epochs=1)
-    trainer = Trainer(one, "cpu")
-    trainer.record(None)
-    return counted_flops(trainer.fit)
+    one, start = (Trainer(sandbox_job(spec, 1, epochs=e), "cpu") for e in (1, 0))
+    return counted_flops(one.fit) - counted_flops(start.fit)
 
 
 def sandbox_rows(default: JobSpec, counts: list[int], epochs: int) -> list[dict]:

@@ -1,14 +1,16 @@
-"""The batched trainer: its Adam equals torch's, a member trains as it would alone,
-a killed job resumes to the same result."""
+"""The batched sandbox trainer: its optimiser on the sandbox equals torch's Adam, a member
+trains as it would alone, a killed job resumes to the same result."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from trainmap.sandbox.model import MLP_PARAMS, Sandbox, Shape
+from trainmap.engine import MemberOptimizer
+from trainmap.sandbox.model import Sandbox, Shape
 from trainmap.sandbox.plan import JobSpec, plan_jobs
-from trainmap.sandbox.trainer import BatchedAdam, Trainer, train_job
+from trainmap.sandbox.results import MLP_PARAMS
+from trainmap.sandbox.trainer import Trainer, train_job
 
 SMALL = {"n": 128, "n_test": 64, "hidden": 6, "batch_size": 32, "epochs": 3}
 
@@ -19,13 +21,14 @@ def spec(seeds, lr, discount, **kw):
 
 
 @pytest.mark.parametrize(("lr", "discount"), [(3e-3, 1.0), (1e-2, 10.0)])
-def test_batched_adam_equals_torch_adam_for_one_member(lr, discount):
+def test_member_optimizer_equals_torch_adam_for_one_member(lr, discount):
     torch.manual_seed(0)
     model = Sandbox(Shape(hidden=4), [0])
     reference = Sandbox(Shape(hidden=4), [0])
     params = dict(model.named_parameters())
     rates = torch.tensor([lr]), torch.tensor([lr / discount])
-    ours = BatchedAdam(params, {n: rates[n in MLP_PARAMS] for n in params})
+    rate = [rates[n in MLP_PARAMS] for n in params]
+    ours = MemberOptimizer(list(params.values()), rate, [0.0] * len(params))
     groups = [
         {"params": [p for n, p in reference.named_parameters() if n not in MLP_PARAMS], "lr": lr},
         {"params": [p for n, p in reference.named_parameters() if n in MLP_PARAMS]},
@@ -68,20 +71,18 @@ def test_killed_job_resumes_to_the_same_result(tmp_path, monkeypatch):
 
     state = tmp_path / "resume.pt"
     killed = Trainer(job, "cpu")
-    calls = {"n": 0}
-    original = Trainer.train_epoch
+    original = Trainer.losses
 
-    def dies_in_epoch_three(self):
-        calls["n"] += 1
-        if calls["n"] == 3:
+    def dies_in_epoch_three(self, step):
+        if step == 2 * self.steps_per_epoch + 1:
             raise KeyboardInterrupt
-        return original(self)
+        return original(self, step)
 
-    monkeypatch.setattr(Trainer, "train_epoch", dies_in_epoch_three)
+    monkeypatch.setattr(Trainer, "losses", dies_in_epoch_three)
     with pytest.raises(KeyboardInterrupt):
         killed.fit(state, save_every_s=0.0)
-    monkeypatch.setattr(Trainer, "train_epoch", original)
-    assert state.exists()
+    monkeypatch.setattr(Trainer, "losses", original)
+    assert torch.load(state, weights_only=True)["step"] == 2 * killed.steps_per_epoch
 
     train_job(job, tmp_path / "log.parquet", tmp_path / "w.npz", "cpu", state_path=state)
     assert not state.exists()

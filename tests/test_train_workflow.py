@@ -71,7 +71,7 @@ def test_tiny_end_to_end(tmp_path):
         assert (table.groupby(tables.RUN)[tables.STEP].min() == 0).all()
         assert list((cwd / f"results/runs/{name}").glob("resume/*.pt")) == []  # cleaned up
         log = (cwd / f"logs/train/{name}/seeds_0-{setting['seeds_per_job'] - 1}.log").read_text()
-        assert "seed-epochs/s" in log
+        assert "run-epochs/s" in log
     # The modular setting was split over two jobs; gathering them equals one job of all seeds.
     modular = pd.read_parquet(cwd / "results/runs/modular/metrics.parquet")
     assert len(list((cwd / "results/runs/modular/chunks").glob("*.parquet"))) == 2

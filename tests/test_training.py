@@ -10,10 +10,11 @@ import yaml
 
 from trainmap import tables
 from trainmap.errors import TrainmapError
+from trainmap.jobs import seed_chunks
 from trainmap.training import data as datasets
 from trainmap.training.models import Attention, OneLayerTransformer
 from trainmap.training.tasks import SparseParities, get_task
-from trainmap.training.trainer import seed_chunks, train_seeds
+from trainmap.training.trainer import train_seeds
 
 TINY = yaml.safe_load(open("tests/configs/tiny.yaml"))["settings"]
 
@@ -109,7 +110,7 @@ def test_unknown_task_and_bad_model_key_name_the_key():
 
 def test_seed_chunks():
     assert seed_chunks(10, 4) == [(0, 3), (4, 7), (8, 9)]
-    assert seed_chunks(3, 8) == [(0, 2)]
+    assert seed_chunks(3, 8) == seed_chunks(3, None) == [(0, 2)]
 
 
 def test_modular_addition_data():

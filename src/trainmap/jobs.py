@@ -1,4 +1,5 @@
-"""What every workflow script does first: logging, thread caps, clear errors.
+"""What every workflow script does first (logging, thread caps, clear errors), and how
+runs are split into jobs.
 
 A rule's ``threads`` become the cap for BLAS, OpenMP and torch: on a 2-core
 machine an oversubscribed BLAS made an HMM fit 7x slower.
@@ -24,6 +25,13 @@ _THREAD_VARIABLES = (
 )
 
 log = logging.getLogger("trainmap")
+
+
+def seed_chunks(n_seeds: int, per_job: int | None) -> list[tuple[int, int]]:
+    """Seeds ``0..n_seeds-1`` in jobs of ``per_job`` (``None``: one job):
+    ``[(first, last), ...]``, inclusive."""
+    per_job = per_job or n_seeds
+    return [(a, min(a + per_job, n_seeds) - 1) for a in range(0, n_seeds, per_job)]
 
 
 def limit_threads(threads: int) -> None:

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from trainmap.jobs import seed_chunks
+
 SETTINGS = config["settings"]
 EXPERIMENTS = config.get("experiments") or {}
 # The user's runs come as a metrics table or as a folder of checkpoints.
@@ -33,10 +35,9 @@ def analysed(name):
 # ---- train.smk ----
 
 
-def seed_chunks(setting):
+def setting_chunks(setting):
     """The (first, last) seeds of each training job of a setting."""
-    n, per_job = SETTINGS[setting]["seeds"], SETTINGS[setting]["seeds_per_job"]
-    return [(a, min(a + per_job, n) - 1) for a in range(0, n, per_job)]
+    return seed_chunks(SETTINGS[setting]["seeds"], SETTINGS[setting]["seeds_per_job"])
 
 
 # What a training job's output depends on (with the seeds in its file name). Not the
@@ -60,7 +61,7 @@ def training_params(setting):
 def chunk_tables(wildcards):
     return [
         f"results/runs/{wildcards.setting}/chunks/seeds_{a}-{b}.parquet"
-        for a, b in seed_chunks(wildcards.setting)
+        for a, b in setting_chunks(wildcards.setting)
     ]
 
 

@@ -25,14 +25,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-#: Parameter names, and the layer each belongs to (gradient norms are logged per layer).
-LAYERS: dict[str, tuple[str, ...]] = {
-    "token": ("token",),
-    "position": ("position",),
-    "attention": ("query", "value"),
-    "mlp": ("receptors", "biases", "assemblers"),
-}
-MLP_PARAMS = LAYERS["mlp"]
 EPS = 1e-12
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from trainmap.errors import TrainmapError
+from trainmap.jobs import seed_chunks
 
 #: Hyperparameters batched as members of one job; the others change shapes or steps.
 MEMBER_KEYS = ("lr", "mlp_discount")
@@ -66,11 +67,6 @@ def _spec(base: dict[str, Any], seeds: list[int], grid: dict[str, list[float]]) 
     )
 
 
-def _chunks(seeds: list[int], size: int | None) -> list[list[int]]:
-    size = size or len(seeds)
-    return [seeds[i : i + size] for i in range(0, len(seeds), size)]
-
-
 def plan_jobs(sandbox: dict[str, Any]) -> dict[str, JobSpec]:
     """Every training job of the ``sandbox`` config section, by job name."""
     defaults = sandbox["defaults"]
@@ -83,7 +79,7 @@ def plan_jobs(sandbox: dict[str, Any]) -> dict[str, JobSpec]:
                     f"sandbox.experiments.{name}.init_from: unknown experiment {exp['init_from']!r}"
                 )
             base["init_from"] = exp["init_from"]
-        seeds = list(range(exp.get("seeds", defaults["seeds"])))
+        n_seeds = exp.get("seeds", defaults["seeds"])
         grid = exp.get("grid", {})
         unknown = set(grid) - set(MEMBER_KEYS) - set(SHAPE_KEYS)
         if unknown:
@@ -91,10 +87,11 @@ def plan_jobs(sandbox: dict[str, Any]) -> dict[str, JobSpec]:
         shape_grid = [(k, v) for k in SHAPE_KEYS if k in grid for v in grid[k]]
         variants = [(f".{k}-{v:g}", {k: v}) for k, v in shape_grid] or [("", {})]
         for suffix, change in variants:
-            chunks = _chunks(seeds, exp.get("seeds_per_job", defaults.get("seeds_per_job")))
-            for chunk in chunks:
-                tag = f".s{chunk[0]}-{chunk[-1]}" if len(chunks) > 1 else ""
-                spec = _spec({**base, **change}, chunk, grid)
+            per_job = exp.get("seeds_per_job", defaults.get("seeds_per_job"))
+            chunks = seed_chunks(n_seeds, per_job)
+            for first, last in chunks:
+                tag = f".s{first}-{last}" if len(chunks) > 1 else ""
+                spec = _spec({**base, **change}, list(range(first, last + 1)), grid)
                 jobs[f"{name}{suffix}{tag}"] = replace(spec, extra={"experiment": name, **change})
     return jobs
 

@@ -21,8 +21,17 @@ from trainmap.errors import TrainmapError
 from trainmap.sandbox import analysis
 from trainmap.sandbox.data import Task
 
-#: The parameters a weight snapshot holds, in the model's order.
-PARAMS = ("token", "position", "query", "value", "receptors", "biases", "assemblers")
+#: The model's parameter names, by the layer each belongs to: the names of a weight
+#: snapshot's arrays and of the per-layer gradient norms in the log.
+LAYERS: dict[str, tuple[str, ...]] = {
+    "token": ("token",),
+    "position": ("position",),
+    "attention": ("query", "value"),
+    "mlp": ("receptors", "biases", "assemblers"),
+}
+MLP_PARAMS = LAYERS["mlp"]
+#: Every parameter name, in the order of the model's parameters and of the snapshot files.
+PARAMS = tuple(name for names in LAYERS.values() for name in names)
 
 Paths = Sequence[str | Path]
 

@@ -1,16 +1,19 @@
 """Train the seeds of one setting together and measure them at every checkpoint.
 
-The seeds of a job are one batched model: their parameters are stacked along a
-leading seed dimension and the model is evaluated with ``torch.func.vmap``
-over ``functional_call`` (:class:`StackedModels`). Each seed keeps its own
-initialisation (torch's RNG seeded with the seed before building its model)
-and its own data order (a permutation drawn from a generator of
-(seed, epoch)). The loss is the sum over seeds of each seed's mean batch
-loss, so each seed's gradient is its own; AdamW and SGD act element by
-element, so one optimiser over the stacked parameters updates every seed
-exactly as its own optimiser would. Models with buffers (batch norm) cannot be
-vmapped this way; they, and tasks with ``batched = False``, are trained as one
-model per seed in the same loop (:class:`SeparateModels`).
+The seeds of a job are the members of one :class:`trainmap.engine.Engine` job
+(:class:`SettingJob`): the engine runs the loop, the optimiser, divergence and
+resume; this module supplies the models, data order, evaluation and metrics.
+
+The seeds' parameters are stacked along a leading seed dimension and the model
+is evaluated with ``torch.func.vmap`` over ``functional_call``
+(:class:`StackedModels`). Each seed keeps its own initialisation (torch's RNG
+seeded with the seed before building its model) and its own data order (a
+permutation drawn from a generator of (seed, epoch)). The loss is the sum over
+seeds of each seed's mean batch loss, so each seed's gradient is its own, and
+the engine's optimiser updates every seed as its own optimiser would. Models
+with buffers (batch norm) cannot be vmapped this way; they, and tasks with
+``batched = False``, are trained as one model per seed in the same loop
+(:class:`SeparateModels`).
 
 At step 0 and every ``checkpoint_every`` epochs (or steps) the trainer
 evaluates the full train and evaluation sets, the losses of a fixed subset of
@@ -28,12 +31,8 @@ The caller deletes the state once it has written the table.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 import math
-import os
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,15 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from trainmap import tables
+from trainmap.engine import (
+    Divergence,
+    Engine,
+    MemberOptimizer,
+    Resume,
+    fingerprint,
+    member_values,
+    resolve_device,
+)
 from trainmap.errors import TrainmapError
 from trainmap.metrics.weights import weight_metrics
 from trainmap.training.data import TaskData, example_subset, generator
@@ -75,6 +83,10 @@ class StackedModels:
     def stacked(self) -> dict[str, Tensor]:
         return {k: v.detach() for k, v in self.params.items()}
 
+    def spread(self, values: Tensor) -> list[Tensor]:
+        """Per-seed ``values`` (S,), one tensor per parameter, broadcastable to it."""
+        return [member_values(values, p) for p in self.params.values()]
+
     def train(self, mode: bool) -> None:
         self.reference.train(mode)
 
@@ -100,6 +112,10 @@ class SeparateModels:
     def parameters(self) -> list[Tensor]:
         return list(self.models.parameters())
 
+    def spread(self, values: Tensor) -> list[Tensor]:
+        """Per-seed ``values`` (S,), one number per parameter (of its seed's model)."""
+        return [values[s] for s, m in enumerate(self.models) for _ in m.parameters()]
+
     def stacked(self) -> dict[str, Tensor]:
         names = [n for n, _ in self.reference.named_parameters()]
         per_model = [dict(m.named_parameters()) for m in self.models]
@@ -115,20 +131,6 @@ class SeparateModels:
         self.models.load_state_dict(state)
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise TrainmapError("config key 'device' is 'cuda' but no CUDA device is available")
-    return torch.device(device)
-
-
-def seed_chunks(n_seeds: int, per_job: int) -> list[tuple[int, int]]:
-    """Seeds ``0..n_seeds-1`` in jobs of ``per_job``: ``[(first, last), ...]`` (inclusive)."""
-    return [(a, min(a + per_job, n_seeds) - 1) for a in range(0, n_seeds, per_job)]
-
-
 def _build_models(task: Task, seeds: Sequence[int], device: torch.device):
     models = []
     for seed in seeds:
@@ -142,29 +144,25 @@ def _build_models(task: Task, seeds: Sequence[int], device: torch.device):
     return cls(models, device)
 
 
-def _optimizer(params: list[Tensor], config: Mapping[str, Any]) -> torch.optim.Optimizer:
-    options = {k: v for k, v in config.items() if k != "name"}
+def _optimizer(
+    models: StackedModels | SeparateModels, n_seeds: int, config: Mapping[str, Any]
+) -> MemberOptimizer:
+    """The setting's ``optimizer:``, the same values for every seed."""
+    options = {k: v for k, v in config.items() if k not in ("name", "lr", "weight_decay")}
     if "betas" in options:
         options["betas"] = tuple(options["betas"])
-    kinds = {"adamw": torch.optim.AdamW, "sgd": torch.optim.SGD, "adam": torch.optim.Adam}
-    # Fused kernels: one call for all parameters (3x faster AdamW steps for small models).
-    return kinds[config["name"]](params, fused=True, **options)
+    lr, weight_decay = (torch.full((n_seeds,), float(config[k])) for k in ("lr", "weight_decay"))
+    params, rates, decays = models.parameters(), models.spread(lr), models.spread(weight_decay)
+    return MemberOptimizer(params, rates, decays, config["name"], **options)
 
 
 def _fingerprint(setting: Mapping[str, Any], seeds: Sequence[int]) -> str:
     """A hash of what determines the training (not titles, resources or logging)."""
     training = {k: v for k, v in setting["training"].items() if k != "log_every_seconds"}
     keys = ("task", "model", "data", "optimizer", "metrics")
-    what = {"seeds": list(seeds), "training": training, **{k: setting.get(k) for k in keys}}
-    text = json.dumps(what, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _save_atomically(state: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    return fingerprint(
+        {"seeds": list(seeds), "training": training, **{k: setting.get(k) for k in keys}}
+    )
 
 
 def _load_data(task: Task, seeds: Sequence[int]) -> TaskData:
@@ -199,6 +197,120 @@ def _evaluate(
     return torch.cat(losses, 1), torch.cat(correct, 1)
 
 
+class SettingJob:
+    """The seeds of one setting as an engine job (:class:`trainmap.engine.MemberJob`):
+    their models, data order, checkpoint evaluation and metrics records."""
+
+    def __init__(
+        self, setting: Mapping[str, Any], seeds: Sequence[int], device: torch.device, name: str
+    ) -> None:
+        self.setting, self.seeds, self.name = setting, list(seeds), name
+        self.task = task = get_task(
+            setting["task"], setting.get("model", {}), setting.get("data", {})
+        )
+        cfg = self.cfg = setting["training"]
+        try:
+            data = _load_data(task, seeds)
+        except TypeError as error:
+            raise TrainmapError(
+                f"bad 'data' config for task {setting['task']!r}: {error}"
+            ) from error
+        self.x_train, self.y_train = data.x_train.to(device), data.y_train.to(device)
+        self.x_eval, self.y_eval = data.x_eval.to(device), data.y_eval.to(device)
+        self.per_seed = task.split == "per_seed"
+        n_eval = self.y_eval.shape[-1]
+        self.n_train = self.y_train.shape[-1]
+        examples = example_subset(n_eval, cfg["example_losses"], setting["data"]["seed"])
+        self.examples = examples[: cfg["example_losses"]].to(device)
+        self.models = _build_models(task, seeds, device)
+        self.device = device
+        self.steps_per_epoch = math.ceil(self.n_train / cfg["batch_size"])
+        self.total_steps = cfg["epochs"] * self.steps_per_epoch
+        per_unit = self.steps_per_epoch if cfg["checkpoint_unit"] == "epoch" else 1
+        self.every = cfg["checkpoint_every"] * per_unit
+        self.seed_ids = torch.tensor(self.seeds)
+        self.records: list[dict[str, Tensor]] = []
+        self.order, self.order_epoch = torch.empty(0), -1
+
+    def losses(self, step: int) -> Tensor:
+        epoch, batch_index = divmod(step, self.steps_per_epoch)
+        if epoch != self.order_epoch:
+            orders = [
+                torch.randperm(self.n_train, generator=generator(s, epoch)) for s in self.seeds
+            ]
+            self.order, self.order_epoch = torch.stack(orders).to(self.device), epoch
+        batch_size = self.cfg["batch_size"]
+        idx = self.order[:, batch_index * batch_size : (batch_index + 1) * batch_size]
+        if self.per_seed:
+            rows = torch.arange(len(self.seeds), device=self.device)[:, None]
+            xb, yb = self.x_train[rows, idx], self.y_train[rows, idx]
+        else:
+            xb, yb = self.x_train[idx], self.y_train[idx]
+        if self.task.augment is not None:
+            xb = torch.stack(
+                [self.task.augment(xb[i], generator(s, step, 2)) for i, s in enumerate(self.seeds)]
+            )
+        logits = self.models(xb)
+        return self.task.loss(logits.flatten(0, 1), yb.flatten()).view(len(self.seeds), -1).mean(1)
+
+    def after_backward(self, gradients: list[Tensor]) -> None:
+        pass
+
+    def is_checkpoint(self, step: int) -> bool:
+        return step % self.every == 0 or step == self.total_steps
+
+    def checkpoint(self, step: int, divergence: Divergence) -> None:
+        """Evaluate every seed on the full sets; one metrics row per live seed."""
+        models, task, cfg, n_seeds = self.models, self.task, self.cfg, len(self.seeds)
+        models.train(False)
+        sets = ((self.x_train, self.y_train), (self.x_eval, self.y_eval))
+        (train_loss, train_ok), (eval_loss, eval_ok) = (
+            _evaluate(models, task, x, y, cfg["eval_batch_size"], self.per_seed) for x, y in sets
+        )
+        models.train(True)
+        params = models.stacked()
+        finite = divergence.finite(params.values(), train_loss, eval_loss)
+        metrics = {m: torch.full((n_seeds,), math.nan, dtype=torch.float64) for m in tables.METRICS}
+        if finite.any():
+            keep = finite.nonzero().squeeze(1).to(self.device)
+            weights, biases = task.metric_tensors(
+                models.reference, {k: v.index_select(0, keep) for k, v in params.items()}
+            )
+            singular_values = self.setting.get("metrics", {}).get("singular_values", "per_matrix")
+            for m, values in weight_metrics(weights, biases, singular_values).items():
+                metrics[m][finite] = values.cpu()
+        record = {
+            tables.RUN: self.seed_ids,
+            tables.STEP: torch.full((n_seeds,), step),
+            tables.EPOCH: torch.full((n_seeds,), step / self.steps_per_epoch, dtype=torch.float64),
+            **metrics,
+            tables.TRAIN_LOSS: train_loss.double().mean(1).cpu(),
+            tables.TRAIN_ACC: train_ok.double().mean(1).cpu(),
+            tables.EVAL_LOSS: eval_loss.double().mean(1).cpu(),
+            tables.EVAL_ACC: eval_ok.double().mean(1).cpu(),
+            tables.DIVERGED: ~finite,
+            "example_losses": eval_loss[:, self.examples].float().cpu(),
+        }
+        self.records.append({k: v[divergence.alive] for k, v in record.items()})
+        for seed in self.seed_ids[divergence.settle(finite)].tolist():
+            log.warning("%s: seed %d diverged by step %d", self.name, seed, step)
+
+    def summary(self) -> str:
+        last = {k: float(v.mean()) for k, v in self.records[-1].items() if v.is_floating_point()}
+        return (
+            f"seeds {self.seeds[0]}-{self.seeds[-1]}: train loss {last[tables.TRAIN_LOSS]:.3g} "
+            f"acc {last[tables.TRAIN_ACC]:.3f}, eval loss {last[tables.EVAL_LOSS]:.3g} "
+            f"acc {last[tables.EVAL_ACC]:.3f} (means over live seeds)"
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"models": self.models.state_dict(), "records": self.records}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.models.load_state_dict(state["models"])
+        self.records = state["records"]
+
+
 def train_seeds(
     setting: Mapping[str, Any],
     seeds: Sequence[int],
@@ -221,7 +333,7 @@ def train_seeds(
     resume_path
         Where the training state is saved every ``training.resume_every``
         checkpoints, and resumed from if it exists and matches the config.
-        Removed after success. ``None``: no saving.
+        ``None``: no saving.
     name
         The setting's name, for log messages.
 
@@ -232,145 +344,14 @@ def train_seeds(
         (``docs/architecture.md``), sorted by run and step.
     """
     dev = resolve_device(device)
-    task = get_task(setting["task"], setting.get("model", {}), setting.get("data", {}))
+    job = SettingJob(setting, seeds, dev, name)
+    optimizer = _optimizer(job.models, len(job.seeds), setting["optimizer"])
     cfg = setting["training"]
-    try:
-        data = _load_data(task, seeds)
-    except TypeError as error:
-        raise TrainmapError(f"bad 'data' config for task {setting['task']!r}: {error}") from error
-    x_train, y_train = data.x_train.to(dev), data.y_train.to(dev)
-    x_eval, y_eval = data.x_eval.to(dev), data.y_eval.to(dev)
-    per_seed = task.split == "per_seed"
-    n_train, n_eval = y_train.shape[-1], y_eval.shape[-1]
-    examples = example_subset(n_eval, cfg["example_losses"], setting["data"]["seed"]).to(dev)
-    if cfg["example_losses"] == 0:
-        examples = examples[:0]
-
-    models = _build_models(task, seeds, dev)
-    optimizer = _optimizer(models.parameters(), setting["optimizer"])
-    n_seeds, batch_size = len(seeds), cfg["batch_size"]
-    steps_per_epoch = math.ceil(n_train / batch_size)
-    total_steps = cfg["epochs"] * steps_per_epoch
-    per_unit = steps_per_epoch if cfg["checkpoint_unit"] == "epoch" else 1
-    every = cfg["checkpoint_every"] * per_unit
-    eval_batch = cfg["eval_batch_size"]
-
-    seed_ids = torch.tensor(list(seeds))
-    alive = torch.ones(n_seeds, dtype=torch.bool)  # no diverged checkpoint yet
-    bad = torch.zeros(n_seeds, dtype=torch.bool, device=dev)  # a batch loss was NaN/inf
-    records: list[dict[str, Tensor]] = []
-    step, n_checkpoints = 0, 0
-    fingerprint = _fingerprint(setting, seeds)
-    resume = Path(resume_path) if resume_path is not None else None
-
-    if resume is not None and resume.exists():
-        state = torch.load(resume, map_location=dev, weights_only=True)
-        if state["fingerprint"] == fingerprint:
-            models.load_state_dict(state["models"])
-            optimizer.load_state_dict(state["optimizer"])
-            step, n_checkpoints = state["step"], state["n_checkpoints"]
-            records, alive, bad = state["records"], state["alive"], state["bad"].to(dev)
-            log.info("%s: resumed from %s at step %d", name, resume, step)
-        else:
-            log.warning("%s: ignoring %s, saved with another config", name, resume)
-
-    def checkpoint() -> None:
-        models.train(False)
-        train_loss, train_ok = _evaluate(models, task, x_train, y_train, eval_batch, per_seed)
-        eval_loss, eval_ok = _evaluate(models, task, x_eval, y_eval, eval_batch, per_seed)
-        models.train(True)
-        params = models.stacked()
-        finite = torch.stack([p.flatten(1).isfinite().all(1) for p in params.values()]).all(0)
-        finite &= train_loss.isfinite().all(1) & eval_loss.isfinite().all(1) & ~bad
-        finite = finite.cpu()
-        metrics = {m: torch.full((n_seeds,), math.nan, dtype=torch.float64) for m in tables.METRICS}
-        if finite.any():
-            keep = finite.nonzero().squeeze(1).to(dev)
-            weights, biases = task.metric_tensors(
-                models.reference, {k: v.index_select(0, keep) for k, v in params.items()}
-            )
-            singular_values = setting.get("metrics", {}).get("singular_values", "per_matrix")
-            for m, values in weight_metrics(weights, biases, singular_values).items():
-                metrics[m][finite] = values.cpu()
-        record = {
-            tables.RUN: seed_ids,
-            tables.STEP: torch.full((n_seeds,), step),
-            tables.EPOCH: torch.full((n_seeds,), step / steps_per_epoch, dtype=torch.float64),
-            **metrics,
-            tables.TRAIN_LOSS: train_loss.double().mean(1).cpu(),
-            tables.TRAIN_ACC: train_ok.double().mean(1).cpu(),
-            tables.EVAL_LOSS: eval_loss.double().mean(1).cpu(),
-            tables.EVAL_ACC: eval_ok.double().mean(1).cpu(),
-            tables.DIVERGED: ~finite,
-            "example_losses": eval_loss[:, examples].float().cpu(),
-        }
-        records.append({k: v[alive] for k, v in record.items()})
-        newly = alive & ~finite
-        for seed in seed_ids[newly].tolist():
-            log.warning("%s: seed %d diverged by step %d", name, seed, step)
-        alive.copy_(alive & finite)
-
-    started, last_log, start_step = time.monotonic(), 0.0, step
-    if step == 0 and not records:
-        checkpoint()
-    order, order_epoch = None, -1
-    while step < total_steps and alive.any():
-        epoch, batch_index = divmod(step, steps_per_epoch)
-        if epoch != order_epoch:
-            order = torch.stack(
-                [torch.randperm(n_train, generator=generator(s, epoch)) for s in seeds]
-            ).to(dev)
-            order_epoch = epoch
-        idx = order[:, batch_index * batch_size : (batch_index + 1) * batch_size]
-        if per_seed:
-            rows = torch.arange(n_seeds, device=dev)[:, None]
-            xb, yb = x_train[rows, idx], y_train[rows, idx]
-        else:
-            xb, yb = x_train[idx], y_train[idx]
-        if task.augment is not None:
-            xb = torch.stack(
-                [task.augment(xb[i], generator(s, step, 2)) for i, s in enumerate(seeds)]
-            )
-        logits = models(xb)
-        losses = task.loss(logits.flatten(0, 1), yb.flatten()).view(n_seeds, -1).mean(1)
-        optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        optimizer.step()
-        bad |= ~losses.detach().isfinite()
-        step += 1
-        if step % every == 0 or step == total_steps:
-            checkpoint()
-            n_checkpoints += 1
-            now = time.monotonic() - started
-            last = records[-1]
-            if now - last_log >= cfg["log_every_seconds"] or step == total_steps:
-                last_log = now
-                rate = n_seeds * (step - start_step) / steps_per_epoch / max(now, 1e-9)
-                log.info(
-                    "%s seeds %d-%d: epoch %.0f/%d, train loss %.3g acc %.3f, "
-                    "eval loss %.3g acc %.3f (means over %d live seeds), %.1f seed-epochs/s",
-                    name, seeds[0], seeds[-1], step / steps_per_epoch, cfg["epochs"],
-                    last[tables.TRAIN_LOSS].mean(), last[tables.TRAIN_ACC].mean(),
-                    last[tables.EVAL_LOSS].mean(), last[tables.EVAL_ACC].mean(),
-                    int(alive.sum()), rate,
-                )  # fmt: skip
-            if resume is not None and n_checkpoints % cfg["resume_every"] == 0:
-                _save_atomically(
-                    {
-                        "fingerprint": fingerprint,
-                        "step": step,
-                        "n_checkpoints": n_checkpoints,
-                        "models": models.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "records": records,
-                        "alive": alive,
-                        "bad": bad.cpu(),
-                    },
-                    resume,
-                )
+    engine = Engine(optimizer, len(job.seeds), dev, name, cfg["log_every_seconds"])
+    engine.fit(job, Resume(resume_path, _fingerprint(setting, seeds), every=cfg["resume_every"]))
     # The resume state stays until the caller has written the table
     # (trainmap.tables.write_table(..., resume=...)): a kill before that loses nothing.
-    return _to_table(records)
+    return _to_table(job.records)
 
 
 def _to_table(records: list[dict[str, Tensor]]) -> pd.DataFrame:
