@@ -1,4 +1,4 @@
-# Training (issue 3): every configured setting's seeds, in jobs of `seeds_per_job`
+# Training: every configured setting's seeds, in jobs of `seeds_per_job`
 # seeds trained together as one batched model, gathered into the metrics table.
 
 
