@@ -3,6 +3,9 @@
 Hu et al. (2023), sections 2.3 and 3.4: regress each run's convergence time on its
 empirical state distribution (the fraction of checkpoints in each state); a
 detour state has a positive coefficient and is skipped by at least one run.
+Here the coefficients and R² also get bootstrap intervals (runs resampled with
+replacement), a detour needs its whole interval on the slow side of zero, and a
+regression with too few runs per state is flagged as underpowered.
 Trajectory dissimilarity (eq. 1) is the mean pairwise Wasserstein distance
 between the runs' state distributions.
 """
@@ -11,6 +14,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -77,8 +82,71 @@ def convergence_times(
     return times
 
 
+DETOUR_RULES = ("interval", "positive")
+
+
+@dataclass(frozen=True)
+class RegressionOptions:
+    """How the convergence regression is judged (``analysis`` section of the config)."""
+
+    #: Intervals are at level 1 - alpha.
+    alpha: float = 0.05
+    #: Resamples of the runs for the bootstrap intervals; 0: OLS t-intervals, no R² interval.
+    bootstrap: int = 500
+    seed: int = 0
+    #: ``interval``: a detour's interval lies above zero; ``positive``: its coefficient
+    #: is positive (the paper). Either way at least one run skips it.
+    detour_rule: str = "interval"
+    #: Fewer regressed runs per visited state than this: the regression is underpowered.
+    min_runs_per_state: float = 3.0
+
+
+def _r_squared(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares coefficients and centred R² of y on X (whose rows sum to one)."""
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    residual = y - X @ beta
+    return beta, 1 - residual @ residual / ((y - y.mean()) ** 2).sum()
+
+
+def bootstrap(
+    X: np.ndarray, y: np.ndarray, resamples: int, alpha: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Percentile intervals of the coefficients and of R², resampling runs with replacement.
+
+    A resample in which a state is unvisited gives that state no coefficient;
+    a resample with no more distinct runs than states, or with one convergence
+    time, is skipped. An interval needs at least half of the resamples, else it
+    is NaN. Returns ``(low, high)`` per column of X and ``(low, high)`` of R².
+    """
+    rng = np.random.default_rng(seed)
+    n, p = X.shape
+    coefficients = np.full((resamples, p), np.nan)
+    r2 = np.full(resamples, np.nan)
+    for b in range(resamples):
+        rows = rng.integers(0, n, n)
+        Xb, yb = X[rows], y[rows]
+        used = Xb.any(axis=0)
+        if len(np.unique(rows)) <= used.sum() or np.ptp(yb) == 0:
+            continue
+        if np.linalg.matrix_rank(Xb[:, used]) < used.sum():
+            continue
+        coefficients[b, used], r2[b] = _r_squared(Xb[:, used], yb)
+    quantiles = [alpha / 2, 1 - alpha / 2]
+
+    def interval(values: np.ndarray) -> np.ndarray:
+        enough = np.isfinite(values).sum(axis=0) >= resamples / 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+            bounds = np.nanquantile(values, quantiles, axis=0)
+        return np.where(enough, bounds, np.nan)
+
+    return *interval(coefficients), interval(r2)
+
+
 def regress(
-    occupancy: pd.DataFrame, convergence: pd.DataFrame, alpha: float = 0.05
+    occupancy: pd.DataFrame,
+    convergence: pd.DataFrame,
+    options: RegressionOptions = RegressionOptions(),
 ) -> tuple[dict, pd.DataFrame]:
     """OLS of standardised convergence time on the state fractions of each run.
 
@@ -86,8 +154,14 @@ def regress(
     no constant is added (statsmodels detects the implicit constant, so R² is the
     usual centred one). The target is z-scored across runs, so a coefficient is
     the convergence time, in standard deviations from the mean, of a run that
-    spent all its time in that state. Returns the fit summary and one row per state.
+    spent all its time in that state. Intervals (``ci_low``, ``ci_high``; method
+    in ``ci_method``) are bootstrap percentiles, or OLS t-intervals with
+    ``options.bootstrap`` 0. Returns the fit summary and one row per state.
     """
+    if options.detour_rule not in DETOUR_RULES:
+        raise TrainmapError(
+            f"analysis.detour_rule must be one of {list(DETOUR_RULES)}, not {options.detour_rule!r}"
+        )
     X = occupancy.loc[convergence[RUN].to_numpy()]
     visited = X.columns[(X > 0).any()]
     y = convergence["time"].to_numpy(dtype=float)
@@ -95,7 +169,19 @@ def regress(
     coefficients = pd.DataFrame({"state": occupancy.columns.astype(np.int64)})
     coefficients["runs_visiting"] = (X > 0).sum().to_numpy()
     coefficients["mean_occupancy"] = X.mean().to_numpy()
-    summary = {"runs": n, "states_visited": p, "rsquared": np.nan, "f_pvalue": np.nan}
+    method = "bootstrap" if options.bootstrap else "t"
+    summary = {
+        "runs": n,
+        "states_visited": p,
+        "runs_per_state": n / p if p else np.nan,
+        "underpowered": bool(p and n < options.min_runs_per_state * p),
+        "rsquared": np.nan,
+        "adj_rsquared": np.nan,
+        "rsquared_low": np.nan,
+        "rsquared_high": np.nan,
+        "f_pvalue": np.nan,
+        "ci_method": method,
+    }
     if not np.isfinite(y).all():
         reason = "no convergence times"
     elif y.std() == 0:
@@ -109,21 +195,32 @@ def regress(
         log.warning("%s: the regression is skipped", reason)
         coefficients[list(columns)] = np.nan
     else:
-        if n <= p + 2:
-            log.warning("only %d runs for %d states: the regression has little power", n, p)
+        if summary["underpowered"]:
+            log.warning(
+                "only %d runs for %d visited states (fewer than %g per state): the regression "
+                "is underpowered; its R² and coefficients are not evidence",
+                n,
+                p,
+                options.min_runs_per_state,
+            )
         y = (y - y.mean()) / y.std(ddof=1)
         fit = sm.OLS(y, X[visited].to_numpy()).fit()
-        ci = fit.conf_int(alpha)
+        if options.bootstrap:
+            low, high, r2_interval = bootstrap(
+                X[visited].to_numpy(), y, options.bootstrap, options.alpha, options.seed
+            )
+            summary.update(rsquared_low=r2_interval[0], rsquared_high=r2_interval[1])
+        else:
+            low, high = fit.conf_int(options.alpha).T
         by_state = pd.DataFrame(
-            dict(zip(columns, (fit.params, fit.bse, ci[:, 0], ci[:, 1], fit.pvalues), strict=True)),
+            dict(zip(columns, (fit.params, fit.bse, low, high, fit.pvalues), strict=True)),
             index=visited.astype(np.int64),
         )
         coefficients = coefficients.join(by_state, on="state")
-        summary.update(rsquared=fit.rsquared, f_pvalue=fit.f_pvalue)
+        summary.update(rsquared=fit.rsquared, adj_rsquared=fit.rsquared_adj, f_pvalue=fit.f_pvalue)
+    slow = coefficients["ci_low" if options.detour_rule == "interval" else "coefficient"] > 0
     coefficients["detour"] = (
-        (coefficients["coefficient"] > 0)
-        & (coefficients["runs_visiting"] > 0)
-        & (coefficients["runs_visiting"] < n)
+        slow & (coefficients["runs_visiting"] > 0) & (coefficients["runs_visiting"] < n)
     )
     summary["detours"] = " ".join(map(str, coefficients.loc[coefficients["detour"], "state"]))
     return summary, coefficients
@@ -173,17 +270,19 @@ def analyse(
     states: pd.DataFrame,
     params: HMMParams,
     convergence: pd.DataFrame | None,
-    alpha: float = 0.05,
+    options: RegressionOptions = RegressionOptions(),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 1 and table 2 material for one setting: ``(summary row, coefficients)``.
 
-    Without ``convergence`` (no evaluation accuracy) the regression columns are NaN.
+    Without ``convergence`` (no evaluation accuracy) the regression columns are
+    NaN. Runs missing from ``convergence`` (dropped as unconverged) count as unconverged.
     """
     occupancy = occupancy_fractions(states, params.k)
     if convergence is None:
         convergence = pd.DataFrame({RUN: occupancy.index, "time": np.nan, "converged": False})
-    fit, coefficients = regress(occupancy, convergence, alpha)
+    fit, coefficients = regress(occupancy, convergence, options)
     moves = transitions(states)[["source", "target"]].drop_duplicates()
+    dropped = len(set(occupancy.index) - set(convergence[RUN]))
     summary = {
         **fit,
         "runs": len(occupancy),
@@ -192,7 +291,7 @@ def analyse(
         "dissimilarity": dissimilarity(occupancy),
         "dissimilarity_label_free": dissimilarity(occupancy, params.means),
         "forking": is_forking(moves, node_table(states)),
-        "unconverged": int((~convergence["converged"].astype(bool)).sum()),
+        "unconverged": dropped + int((~convergence["converged"].astype(bool)).sum()),
         "convergence_unit": convergence["unit"].iloc[0] if "unit" in convergence else "",
     }
     return pd.DataFrame([summary]), coefficients
