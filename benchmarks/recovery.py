@@ -36,7 +36,7 @@ def settings(config: Path, overrides: list[str], quick: bool) -> dict:
     values = {key: spec["default"] for key, spec in schema["properties"].items()}
     values.update(yaml.safe_load(config.read_text()).get("analysis") or {})
     if quick:
-        values.update(restarts=1, bootstrap=200)
+        values.update(restarts=2, bootstrap=200)
     for override in overrides:
         key, _, text = override.partition("=")
         if key not in values:
@@ -49,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "config/config.yaml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--quick", action="store_true", help="1 restart, 200 bootstrap resamples")
+    parser.add_argument("--quick", action="store_true", help="2 restarts, 200 bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled runs")
     parser.add_argument("--scenario", action="append", help="only these scenarios (by name)")
     parser.add_argument("--csv", type=Path, help="also write the table here")

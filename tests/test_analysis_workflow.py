@@ -62,16 +62,22 @@ def test_example_experiment_end_to_end(tmp_path):
         "results/maps/own_runs/map.svg",
         "results/regression/own_runs/summary.csv",
         "results/baselines/own_runs/selection.csv",
+        "results/stability/own_runs/replicates.csv",
     ]
     result = snakemake(cwd, *targets)
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = pd.read_csv(cwd / "results/bic/own_runs/sweep.csv")
-    assert sorted(sweep["k"].unique()) == [1, 2, 3, 4, 5]
+    # k = 1..k_max in 3 folds (tiny config), every run held out once; one more k at the edge.
+    assert sorted(sweep["k"].unique())[:5] == [1, 2, 3, 4, 5]
+    assert sorted(sweep["fold"].unique()) == [0, 1, 2]
     selection = pd.read_csv(cwd / "results/bic/own_runs/selection.csv")
     k = selection.loc[selection["chosen"], "k"].item()
     assert (
         selection.loc[selection["chosen"], "heldout_bic"].item() == selection["heldout_bic"].min()
     )
+    assert selection["heldout_bic_se"].gt(0).all() and (selection["folds"] == 3).all()
+    replicates = pd.read_csv(cwd / "results/stability/own_runs/replicates.csv")
+    assert replicates["ari"].between(-1, 1).all() and len(replicates) == 2 + 3
     with __import__("numpy").load(cwd / "results/hmm/own_runs/model.npz") as arrays:
         assert arrays["transmat"].shape == (k, k)
         assert list(arrays["metrics"]) == ["l1", "l2", "spectral", "weight_var"]

@@ -4,10 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trainmap.analysis import hmm, normalize, regression
+from trainmap.analysis import hmm, normalize, regression, training_map
 from trainmap.analysis.recovery import analyse_table, score
 from trainmap.analysis.stability import stability
-from trainmap.analysis.synthetic import DETOUR, PATH, Scenario, graph_hmm, sample_scenario
+from trainmap.analysis.synthetic import (
+    FORK,
+    PATH,
+    Scenario,
+    detour_graph_hmm,
+    graph_hmm,
+    sample_scenario,
+)
 
 # The default config's analysis settings, made small enough for a test.
 SETTINGS = {
@@ -33,7 +40,7 @@ SETTINGS = {
     "min_runs_per_state": 3,
 }
 DETOUR_RUNS = Scenario(
-    "detour", graph_hmm(DETOUR), n_runs=24, length=100, detours=frozenset({3}), forking=True
+    "detour", detour_graph_hmm(), n_runs=24, length=100, detours=frozenset({3}), forking=True
 )
 
 
@@ -129,6 +136,7 @@ def test_bootstrap_interval_decides_a_detour():
     summary, coefficients = regression.regress(occupancy, convergence)
     row = coefficients.set_index("state").loc[2]
     assert 0 < row["ci_low"] < row["coefficient"] < row["ci_high"]
+    assert 0 < row["slowdown_low"] < row["slowdown"] < row["slowdown_high"]
     assert summary["detours"] == "2" and not summary["underpowered"]
     assert summary["rsquared_low"] < summary["rsquared"] < summary["rsquared_high"]
     assert summary["adj_rsquared"] < summary["rsquared"]
@@ -154,3 +162,20 @@ def test_stability_of_a_well_separated_map(detour_table):
     replicates, edges = stability(zscores, metrics, reference, options, resamples=4)
     assert len(replicates) == 6 and (replicates["ari"] >= 0.9).all()
     assert (edges.loc[edges["in_reference"], "bootstrap_frequency"] == 1).all()
+
+
+def test_equally_fast_fork_branches_are_not_detours():
+    # Each branch's coefficient is positive (a run spending all its time there would
+    # converge late), so the paper's sign rule calls them detours; visitors of a branch
+    # converge no later than the runs taking the other branch, so the interval rule,
+    # whose intervals hold together at 95%, calls a false detour in few samples.
+    scenario = Scenario("fork", graph_hmm(FORK), n_runs=30, length=100, forking=True)
+    positive = regression.RegressionOptions(detour_rule="positive")
+    false_calls = 0
+    for seed in range(6):
+        table = sample_scenario(scenario, seed=seed)
+        occupancy = training_map.occupancy_fractions(table)
+        convergence = regression.convergence_times(table, 0.9)
+        assert regression.regress(occupancy, convergence, positive)[0]["detours"] == "1 2"
+        false_calls += regression.regress(occupancy, convergence)[0]["detours"] != ""
+    assert false_calls <= 1

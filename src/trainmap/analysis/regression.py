@@ -4,8 +4,11 @@ Hu et al. (2023), sections 2.3 and 3.4: regress each run's convergence time on i
 empirical state distribution (the fraction of checkpoints in each state); a
 detour state has a positive coefficient and is skipped by at least one run.
 Here the coefficients and R² also get bootstrap intervals (runs resampled with
-replacement), a detour needs its whole interval on the slow side of zero, and a
-regression with too few runs per state is flagged as underpowered.
+replacement); a detour needs its coefficient's interval on the slow side of zero
+and the runs visiting it to converge later than those skipping it (every
+transient state of a fork has a positive coefficient: a run spending all its
+time there would converge late, so the sign alone calls fork branches detours);
+a regression with too few runs per state is flagged as underpowered.
 Trajectory dissimilarity (eq. 1) is the mean pairwise Wasserstein distance
 between the runs' state distributions.
 """
@@ -22,7 +25,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy.optimize import linprog
 from scipy.spatial.distance import cdist
-from scipy.stats import wasserstein_distance
+from scipy.stats import ttest_ind, wasserstein_distance
 
 from trainmap.analysis.hmm import HMMParams
 from trainmap.analysis.training_map import is_forking, node_table, occupancy_fractions, transitions
@@ -89,13 +92,18 @@ DETOUR_RULES = ("interval", "positive")
 class RegressionOptions:
     """How the convergence regression is judged (``analysis`` section of the config)."""
 
-    #: Intervals are at level 1 - alpha.
+    #: R² intervals are at level 1 - alpha; the coefficients' and slowdowns' intervals
+    #: at 1 - alpha / m, m the number of states some runs skip (the possible detours),
+    #: so that they hold together (Bonferroni) and the chance of calling any false
+    #: detour stays below alpha.
     alpha: float = 0.05
     #: Resamples of the runs for the bootstrap intervals; 0: OLS t-intervals, no R² interval.
     bootstrap: int = 500
     seed: int = 0
-    #: ``interval``: a detour's interval lies above zero; ``positive``: its coefficient
-    #: is positive (the paper). Either way at least one run skips it.
+    #: ``interval``: a detour's coefficient interval lies above zero, and so does the
+    #: interval of its slowdown (runs visiting it minus runs skipping it);
+    #: ``positive``: its coefficient is positive (the paper). Either way at least one
+    #: run skips it.
     detour_rule: str = "interval"
     #: Fewer regressed runs per visited state than this: the regression is underpowered.
     min_runs_per_state: float = 3.0
@@ -108,39 +116,69 @@ def _r_squared(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     return beta, 1 - residual @ residual / ((y - y.mean()) ** 2).sum()
 
 
-def bootstrap(
-    X: np.ndarray, y: np.ndarray, resamples: int, alpha: float, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Percentile intervals of the coefficients and of R², resampling runs with replacement.
+def slowdown(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per state: mean target of the runs visiting it minus that of the runs skipping it.
 
-    A resample in which a state is unvisited gives that state no coefficient;
-    a resample with no more distinct runs than states, or with one convergence
-    time, is skipped. An interval needs at least half of the resamples, else it
-    is NaN. Returns ``(low, high)`` per column of X and ``(low, high)`` of R².
+    NaN for a state that every run, or no run, visits.
+    """
+    visits = X > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        visiting = (visits * y[:, None]).sum(axis=0) / visits.sum(axis=0)
+        skipping = (~visits * y[:, None]).sum(axis=0) / (~visits).sum(axis=0)
+    return visiting - skipping
+
+
+def bootstrap(
+    X: np.ndarray, y: np.ndarray, resamples: int, alpha: float, seed: int, family: int = 1
+) -> dict[str, np.ndarray]:
+    """Percentile intervals, resampling runs with replacement: ``{name: (low, high)}``.
+
+    ``coefficient`` and ``slowdown`` (:func:`slowdown`) per column of X, at level
+    1 - alpha / family (Bonferroni over ``family`` comparisons), and ``rsquared``
+    at level 1 - alpha. A resample in which a state is unvisited
+    gives that state no coefficient; a resample with no more distinct runs than
+    states, or with one convergence time, is skipped. An interval needs at least
+    half of the resamples, else it is NaN.
     """
     rng = np.random.default_rng(seed)
     n, p = X.shape
-    coefficients = np.full((resamples, p), np.nan)
-    r2 = np.full(resamples, np.nan)
+    draws = {
+        "coefficient": np.full((resamples, p), np.nan),
+        "slowdown": np.full((resamples, p), np.nan),
+        "rsquared": np.full((resamples, 1), np.nan),
+    }
     for b in range(resamples):
         rows = rng.integers(0, n, n)
         Xb, yb = X[rows], y[rows]
+        draws["slowdown"][b] = slowdown(Xb, yb)
         used = Xb.any(axis=0)
         if len(np.unique(rows)) <= used.sum() or np.ptp(yb) == 0:
             continue
         if np.linalg.matrix_rank(Xb[:, used]) < used.sum():
             continue
-        coefficients[b, used], r2[b] = _r_squared(Xb[:, used], yb)
-    quantiles = [alpha / 2, 1 - alpha / 2]
+        draws["coefficient"][b, used], draws["rsquared"][b] = _r_squared(Xb[:, used], yb)
 
-    def interval(values: np.ndarray) -> np.ndarray:
+    def interval(values: np.ndarray, level_alpha: float) -> np.ndarray:
         enough = np.isfinite(values).sum(axis=0) >= resamples / 2
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-            bounds = np.nanquantile(values, quantiles, axis=0)
+            bounds = np.nanquantile(values, [level_alpha / 2, 1 - level_alpha / 2], axis=0)
         return np.where(enough, bounds, np.nan)
 
-    return *interval(coefficients), interval(r2)
+    return {
+        name: interval(values, alpha if name == "rsquared" else alpha / family)
+        for name, values in draws.items()
+    }
+
+
+def slowdown_t_interval(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+    """Welch t-intervals of :func:`slowdown`: ``(low, high)`` per column of X."""
+    bounds = np.full((2, X.shape[1]), np.nan)
+    for j, visits in enumerate((X > 0).T):
+        if 2 <= visits.sum() <= len(y) - 2:
+            test = ttest_ind(y[visits], y[~visits], equal_var=False)
+            bounds[:, j] = test.confidence_interval(1 - alpha)
+    return bounds
 
 
 def regress(
@@ -154,9 +192,11 @@ def regress(
     no constant is added (statsmodels detects the implicit constant, so R² is the
     usual centred one). The target is z-scored across runs, so a coefficient is
     the convergence time, in standard deviations from the mean, of a run that
-    spent all its time in that state. Intervals (``ci_low``, ``ci_high``; method
-    in ``ci_method``) are bootstrap percentiles, or OLS t-intervals with
-    ``options.bootstrap`` 0. Returns the fit summary and one row per state.
+    spent all its time in that state. Intervals (``ci_low``, ``ci_high``;
+    ``slowdown_low``, ``slowdown_high``; method in ``ci_method``) are bootstrap
+    percentiles, or OLS and Welch t-intervals with ``options.bootstrap`` 0; they
+    are simultaneous over the possible detours (see :class:`RegressionOptions`).
+    Returns the fit summary and one row per state.
     """
     if options.detour_rule not in DETOUR_RULES:
         raise TrainmapError(
@@ -190,7 +230,16 @@ def regress(
         reason = f"{n} runs for {p} visited states: too few runs"
     else:
         reason = None
-    columns = ("coefficient", "std_error", "ci_low", "ci_high", "p_value")
+    columns = (
+        "coefficient",
+        "std_error",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "slowdown",
+        "slowdown_low",
+        "slowdown_high",
+    )
     if reason:
         log.warning("%s: the regression is skipped", reason)
         coefficients[list(columns)] = np.nan
@@ -204,21 +253,33 @@ def regress(
                 options.min_runs_per_state,
             )
         y = (y - y.mean()) / y.std(ddof=1)
-        fit = sm.OLS(y, X[visited].to_numpy()).fit()
+        fractions = X[visited].to_numpy()
+        # Intervals hold together over the states that could be detours (Bonferroni).
+        skipped = (fractions > 0).sum(axis=0) < n
+        candidates = max(1, int(skipped.sum()))
+        fit = sm.OLS(y, fractions).fit()
         if options.bootstrap:
-            low, high, r2_interval = bootstrap(
-                X[visited].to_numpy(), y, options.bootstrap, options.alpha, options.seed
+            bounds = bootstrap(
+                fractions, y, options.bootstrap, options.alpha, options.seed, candidates
             )
-            summary.update(rsquared_low=r2_interval[0], rsquared_high=r2_interval[1])
+            (low, high), slow_bounds = bounds["coefficient"], bounds["slowdown"]
+            summary.update(
+                rsquared_low=bounds["rsquared"][0, 0], rsquared_high=bounds["rsquared"][1, 0]
+            )
         else:
-            low, high = fit.conf_int(options.alpha).T
+            simultaneous = options.alpha / candidates
+            low, high = fit.conf_int(simultaneous).T
+            slow_bounds = slowdown_t_interval(fractions, y, simultaneous)
+        values = (fit.params, fit.bse, low, high, fit.pvalues, slowdown(fractions, y), *slow_bounds)
         by_state = pd.DataFrame(
-            dict(zip(columns, (fit.params, fit.bse, low, high, fit.pvalues), strict=True)),
-            index=visited.astype(np.int64),
+            dict(zip(columns, values, strict=True)), index=visited.astype(np.int64)
         )
         coefficients = coefficients.join(by_state, on="state")
         summary.update(rsquared=fit.rsquared, adj_rsquared=fit.rsquared_adj, f_pvalue=fit.f_pvalue)
-    slow = coefficients["ci_low" if options.detour_rule == "interval" else "coefficient"] > 0
+    if options.detour_rule == "interval":
+        slow = (coefficients["ci_low"] > 0) & (coefficients["slowdown_low"] > 0)
+    else:
+        slow = coefficients["coefficient"] > 0
     coefficients["detour"] = (
         slow & (coefficients["runs_visiting"] > 0) & (coefficients["runs_visiting"] < n)
     )

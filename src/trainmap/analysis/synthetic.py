@@ -91,22 +91,25 @@ def graph_hmm(
     successors: dict[int, list[int]],
     n_metrics: int = 4,
     stay: float = 0.9,
+    slow: dict[int, float] | None = None,
     separation: float = 3.5,
     seed: int = 0,
 ) -> HMMParams:
     """A left-to-right Gaussian HMM over the graph ``successors`` (state → next states).
 
-    Runs start in state 0, stay in a state with probability ``stay`` and leave
-    it for each of its successors with equal probability; a state with no
-    successors is absorbing. State means are drawn N(0, 3²) per metric, redrawn
-    until every pair lies at least ``separation`` apart; every state has the
-    covariance of :func:`detour_hmm` (variance 0.4, covariance 0.1).
+    Runs start in state 0, stay in a state with probability ``stay`` (``slow[s]``
+    for the states in ``slow``) and leave it for each of its successors with
+    equal probability; a state with no successors is absorbing. State means are
+    drawn N(0, 3²) per metric, redrawn until every pair lies at least
+    ``separation`` apart; every state has the covariance of :func:`detour_hmm`
+    (variance 0.4, covariance 0.1).
     """
     k = 1 + max(max(successors), *(t for ts in successors.values() for t in ts))
     transmat = np.eye(k)
     for source, targets in successors.items():
-        transmat[source, source] = stay
-        transmat[source, targets] = (1 - stay) / len(targets)
+        kept = (slow or {}).get(source, stay)
+        transmat[source, source] = kept
+        transmat[source, targets] = (1 - kept) / len(targets)
     rng = np.random.default_rng(seed)
     while True:
         means = rng.normal(0, 3, (k, n_metrics))
@@ -173,18 +176,34 @@ PATH = {0: [1], 1: [2], 2: [3]}
 #: Eight states: the main path 0 → 1 → 2 → 3 → 4 → 5, and a detour 2 → 6 → 7 → 3.
 LONG_DETOUR = {0: [1], 1: [2], 2: [3, 6], 3: [4], 4: [5], 6: [7], 7: [3]}
 
+
+def detour_graph_hmm() -> HMMParams:
+    """:data:`DETOUR` with a slow detour: 20 checkpoints in state 3 on average, 10 elsewhere."""
+    return graph_hmm(DETOUR, slow={3: 0.95})
+
+
 SCENARIOS = [
-    Scenario("detour", graph_hmm(DETOUR), detours=frozenset({3}), forking=True),
+    Scenario("detour", detour_graph_hmm(), detours=frozenset({3}), forking=True),
     Scenario("fork", graph_hmm(FORK), forking=True),
     Scenario("one path", graph_hmm(PATH)),
     Scenario("2 states", graph_hmm({0: [1]})),
-    Scenario("8 states, detour", graph_hmm(LONG_DETOUR), detours=frozenset({6, 7}), forking=True),
     Scenario(
-        "unequal lengths", graph_hmm(DETOUR), length=(50, 100), detours=frozenset({3}), forking=True
+        "8 states, detour",
+        graph_hmm(LONG_DETOUR, slow={6: 0.93, 7: 0.93}),
+        length=150,
+        detours=frozenset({6, 7}),
+        forking=True,
+    ),
+    Scenario(
+        "unequal lengths",
+        detour_graph_hmm(),
+        length=(50, 100),
+        detours=frozenset({3}),
+        forking=True,
     ),
     Scenario(
         "per-run offsets, scales",
-        graph_hmm(DETOUR),
+        detour_graph_hmm(),
         offset_sd=0.5,
         scale_sd=0.2,
         detours=frozenset({3}),
@@ -192,10 +211,12 @@ SCENARIOS = [
     ),
     Scenario(
         "correlated metrics",
-        mixed_metrics(graph_hmm(DETOUR)),
+        mixed_metrics(detour_graph_hmm()),
         detours=frozenset({3}),
         forking=True,
     ),
-    Scenario("10 runs, detour", graph_hmm(DETOUR), n_runs=10, detours=frozenset({3}), forking=True),
+    Scenario(
+        "10 runs, detour", detour_graph_hmm(), n_runs=10, detours=frozenset({3}), forking=True
+    ),
     Scenario("10 runs, one path", graph_hmm(PATH), n_runs=10),
 ]

@@ -258,6 +258,9 @@ def table2(panels: list[Panel], coefficients: Mapping[str, pd.DataFrame]) -> pd.
                     "CI low": c["ci_low"],
                     "CI high": c["ci_high"],
                     "p-value": c["p_value"],
+                    "Slowdown": c["slowdown"],
+                    "Slowdown low": c["slowdown_low"],
+                    "Slowdown high": c["slowdown_high"],
                     "Runs visiting": c["runs_visiting"],
                     "Detour": c["detour"],
                 }
