@@ -33,6 +33,11 @@ def example_config(**analysis) -> dict:
     return config
 
 
+def summary_states(cwd: Path) -> int:
+    """The number of states the regression of own_runs used."""
+    return int(pd.read_csv(cwd / "results/regression/own_runs/summary.csv")["states_visited"][0])
+
+
 def test_bad_table_stops_with_one_clear_line(tmp_path):
     config = example_config()
     config["experiments"]["own_runs"]["columns"]["run"] = "seeds"
@@ -56,22 +61,41 @@ def test_schema_rejects_an_experiment_of_both_kinds(tmp_path):
 
 @pytest.mark.slow
 def test_example_experiment_end_to_end(tmp_path):
-    cwd = checkout(tmp_path / "w", example_config(k_max=5, baseline_k_max=5))
+    config = example_config(k_max=5, baseline_k_max=5)
+    # Only the experiment is analysed, so that the paper's tables need no training.
+    config["settings"] = {}
+    for section in ("blog", "sandbox"):
+        config.pop(section, None)
+    cwd = checkout(tmp_path / "w", config)
+    hu2023 = ["table1.csv", "table2.csv", "table4.csv", "figure10.png", "stability.csv"]
     targets = [
         "results/maps/own_runs/map.png",
         "results/maps/own_runs/map.svg",
         "results/regression/own_runs/summary.csv",
         "results/baselines/own_runs/selection.csv",
+        *[f"results/hu2023/{name}" for name in hu2023],
     ]
     result = snakemake(cwd, *targets)
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = pd.read_csv(cwd / "results/bic/own_runs/sweep.csv")
-    assert sorted(sweep["k"].unique()) == [1, 2, 3, 4, 5]
+    # k = 1..k_max in 3 folds (tiny config), every run held out once; one more k at the edge.
+    assert sorted(sweep["k"].unique())[:5] == [1, 2, 3, 4, 5]
+    assert sorted(sweep["fold"].unique()) == [0, 1, 2]
     selection = pd.read_csv(cwd / "results/bic/own_runs/selection.csv")
     k = selection.loc[selection["chosen"], "k"].item()
     assert (
         selection.loc[selection["chosen"], "heldout_bic"].item() == selection["heldout_bic"].min()
     )
+    assert selection["heldout_bic_se"].gt(0).all() and (selection["folds"] == 3).all()
+    replicates = pd.read_csv(cwd / "results/stability/own_runs/replicates.csv")
+    assert replicates["ari"].between(-1, 1).all() and len(replicates) == 2 + 3
+    table1 = pd.read_csv(cwd / "results/hu2023/table1.csv")
+    row = table1.set_index("name").loc["own_runs"]
+    assert row["states"] == k and row["runs"] == 12
+    # 12 runs for k states: shown as underpowered (no R²) below 3 runs per state.
+    assert (row["Regression"] == "ok") == (12 >= 3 * summary_states(cwd))
+    stability = pd.read_csv(cwd / "results/hu2023/stability.csv")
+    assert stability.loc[0, "Map edges"] >= 1
     with __import__("numpy").load(cwd / "results/hmm/own_runs/model.npz") as arrays:
         assert arrays["transmat"].shape == (k, k)
         assert list(arrays["metrics"]) == ["l1", "l2", "spectral", "weight_var"]

@@ -122,14 +122,16 @@ def test_run_shorter_than_k_max_is_named(tmp_path):
 def test_constant_metric_is_dropped_with_a_warning(tmp_path, caplog):
     imported = import_table(experiment(write(tmp_path, user_table().assign(sparsity=2.0))), "mine")
     with caplog.at_level(logging.WARNING):
-        zscores, split = normalize_runs(imported, ["l2", "sparsity"], min_length=2)
+        zscores, split = normalize_runs(
+            imported, ["l2", "sparsity"], min_length=2, normalization="per_run", selection="holdout"
+        )
     assert "'sparsity' is constant" in caplog.text
     assert "sparsity" not in zscores.columns
     # z-scores: zero mean, unit variance per run; one of three runs held out.
     stats = zscores.groupby("run")["l2"].agg(["mean", "std"])
     np.testing.assert_allclose(stats["mean"], 0, atol=1e-12)
     np.testing.assert_allclose(stats["std"] * np.sqrt(11 / 12), 1)
-    assert split["split"].value_counts().to_dict() == {"fit": 2, "held_out": 1}
+    assert split["fold"].value_counts().to_dict() == {-1: 2, 0: 1}
 
 
 def test_diverged_runs_are_dropped_with_a_warning(tmp_path, caplog):

@@ -18,7 +18,7 @@ def runs() -> pd.DataFrame:
 
 def test_sweep_picks_true_k_and_decoding_matches_truth(runs):
     # The sampled observations play the z-scores, so the true model is in the model class.
-    split = normalize.split_runs(runs["run"].unique(), 0.2, seed=0)
+    split = normalize.split_runs(runs["run"].unique(), "holdout", held_out_fraction=0.2, seed=0)
     sweep = pd.concat([hmm.sweep(runs, split, SYNTHETIC_METRICS, k, OPTIONS) for k in range(1, 7)])
     selection = hmm.select_states(sweep, "bic")
     assert selection.loc[selection["chosen"], "k"].item() == 4
@@ -51,7 +51,7 @@ def test_diagonal_states_decode_the_truth(runs):
 
 
 def test_restarts_are_seeded(runs):
-    split = normalize.split_runs(runs["run"].unique(), 0.2, seed=0)
+    split = normalize.split_runs(runs["run"].unique(), "holdout", held_out_fraction=0.2, seed=0)
     a = hmm.sweep(runs, split, SYNTHETIC_METRICS, 3, OPTIONS)
     b = hmm.sweep(runs, split, SYNTHETIC_METRICS, 3, OPTIONS)
     pd.testing.assert_frame_equal(a, b)
@@ -123,7 +123,7 @@ def test_a_restart_left_with_an_empty_state_is_dropped_not_fatal(runs, monkeypat
         return model
 
     monkeypatch.setattr(hmm.GaussianHMM, "fit", fit_then_empty_a_state)
-    split = normalize.split_runs(runs["run"].unique(), 0.2, seed=0)
+    split = normalize.split_runs(runs["run"].unique(), "holdout", held_out_fraction=0.2, seed=0)
     table = hmm.sweep(runs, split, SYNTHETIC_METRICS, 3, OPTIONS)
     assert not table["converged"].iloc[0]
     assert np.isnan(table["heldout_bic"].iloc[0])

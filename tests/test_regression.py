@@ -108,3 +108,18 @@ def test_seeded_analysis_gives_identical_tables(runs):
     table = runs[runs["run"] < 12].drop(columns=STATE)
     for a, b in zip(chain(table), chain(table.copy()), strict=True):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_dropped_unconverged_runs_are_counted_and_the_map_still_builds(runs):
+    # Run 0 never converges; `unconverged: drop` leaves it out of the regression.
+    table = runs.assign(eval_acc=runs["eval_acc"].where(runs["run"] != 0, 0.0))
+    states = table[["run", "step", "epoch", STATE]]
+    truth = detour_hmm()
+    convergence = regression.convergence_times(table, 0.9, "drop")
+    assert 0 not in set(convergence["run"])
+    edges = training_map.edge_table(states, table, truth, convergence)
+    exits = edges[edges["from_start"]]
+    assert exits["mean_convergence"].notna().all()
+    summary, _ = regression.analyse(states, truth, convergence)
+    assert summary.loc[0, "unconverged"] == 1
+    assert summary.loc[0, "regressed_runs"] == summary.loc[0, "runs"] - 1

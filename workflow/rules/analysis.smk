@@ -45,8 +45,8 @@ rule normalize:
         metrics=lambda wc: metrics_of(wc.name),
         max_checkpoints=ANALYSIS["zscore_checkpoints"],
         min_length=ANALYSIS["k_max"],
-        held_out_fraction=ANALYSIS["held_out_fraction"],
-        seed=ANALYSIS["seed"],
+        normalization=ANALYSIS["normalization"],
+        split=split_params(),
     script:
         "../scripts/normalize.py"
 
@@ -75,7 +75,9 @@ rule bic_sweep:
 
 rule select_states:
     input:
-        expand("results/bic/{{name}}/k{k}.csv", k=K_RANGE),
+        sweep=expand("results/bic/{{name}}/k{k}.csv", k=K_RANGE),
+        zscores="results/normalized/{name}/zscores.parquet",
+        split="results/normalized/{name}/split.csv",
     output:
         sweep="results/bic/{name}/sweep.csv",
         selection="results/bic/{name}/selection.csv",
@@ -87,10 +89,11 @@ rule select_states:
         "../../envs/analysis.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=2000,
+        runtime=20,
     params:
-        criterion=ANALYSIS["criterion"],
+        selection=selection_params(),
+        options=fit_options(),
     script:
         "../scripts/select_states.py"
 
@@ -213,9 +216,33 @@ rule regression:
         mem_mb=1000,
         runtime=5,
     params:
-        alpha=ANALYSIS["alpha"],
+        options=regression_params(),
     script:
         "../scripts/regression.py"
+
+
+rule stability:
+    input:
+        zscores="results/normalized/{name}/zscores.parquet",
+        states="results/hmm/{name}/states.parquet",
+    output:
+        replicates="results/stability/{name}/replicates.csv",
+        edges="results/stability/{name}/edges.csv",
+    log:
+        "logs/analysis/{name}/stability.log",
+    benchmark:
+        "results/benchmarks/analysis/{name}/stability.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        options=fit_options(),
+        resamples=ANALYSIS["stability_resamples"],
+    script:
+        "../scripts/stability.py"
 
 
 rule baselines:

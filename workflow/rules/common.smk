@@ -98,6 +98,28 @@ def fit_options():
     }
 
 
+def split_params():
+    """What rule normalize's split of runs into folds depends on."""
+    keys = ("selection", "seed")
+    keys += ("folds",) if ANALYSIS["selection"] == "kfold" else ("held_out_fraction",)
+    return {key: ANALYSIS[key] for key in keys}
+
+
+def selection_params():
+    """What rule select_states's choice of k depends on (beyond the sweep's files)."""
+    return {
+        "criterion": ANALYSIS["criterion"],
+        "one_standard_error": ANALYSIS["one_standard_error"],
+        "k_limit": ANALYSIS["k_max"] + ANALYSIS["k_extend"],
+    }
+
+
+def regression_params():
+    """trainmap.analysis.regression.RegressionOptions fields from the config."""
+    keys = ("alpha", "bootstrap", "seed", "detour_rule", "min_runs_per_state")
+    return {key: ANALYSIS[key] for key in keys}
+
+
 def import_params(experiment):
     """What rule import_experiment reads of a table experiment.
 
@@ -166,7 +188,11 @@ def hu2023_targets():
     """Every table and figure of the paper that the configured settings make."""
     if not ANALYSED:
         return []
-    tables = expand(f"{HU2023}/table{{n}}.{{ext}}", n=(1, 2, 4), ext=("csv", "md"))
+    tables = expand(
+        f"{HU2023}/{{table}}.{{ext}}",
+        table=("table1", "table2", "table4", "stability"),
+        ext=("csv", "md"),
+    )
     maps = expand(
         f"{HU2023}/{{figure}}{{suffix}}",
         figure=HU2023_MAPS,

@@ -6,6 +6,7 @@
 rule hu2023_table1:
     input:
         summaries=per_name("results/regression/{name}/summary.csv"),
+        selections=per_name("results/bic/{name}/selection.csv"),
     output:
         csv=report(
             f"{HU2023}/table1.csv",
@@ -112,6 +113,27 @@ rule hu2023_figure10:
         scale=config["scale"],
     script:
         "../scripts/hu2023_figure10.py"
+
+
+rule hu2023_stability:
+    input:
+        replicates=per_name("results/stability/{name}/replicates.csv"),
+        edges=per_name("results/stability/{name}/edges.csv"),
+    output:
+        csv=report(
+            f"{HU2023}/stability.csv",
+            caption="../report/hu2023_stability.rst",
+            category=CATEGORY,
+        ),
+        md=f"{HU2023}/stability.md",
+    log:
+        "logs/hu2023/stability.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        panels=panels(),
+    script:
+        "../scripts/hu2023_stability.py"
 
 
 rule hu2023_figure11:

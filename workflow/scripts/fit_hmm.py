@@ -11,7 +11,7 @@ with job(snakemake) as log:
     smk = snakemake
     zscores = pd.read_parquet(smk.input.zscores)
     selection = pd.read_csv(smk.input.selection)
-    k = int(selection.loc[selection["chosen"], "k"].iloc[0])
+    k = hmm.chosen_k(selection)
     metrics = zscore_metrics(zscores)
     model = hmm.fit(zscores, metrics, k, hmm.FitOptions(**smk.params.options))
     hmm.save(model, metrics, smk.output.model, smk.output.arrays)

@@ -1,4 +1,4 @@
-"""Table 1: R², p-value, dissimilarity, forking per setting (rule hu2023_table1)."""
+"""Table 1: R² with intervals, p-value, dissimilarity, forking per setting (rule hu2023_table1)."""
 
 import pandas as pd
 
@@ -8,11 +8,10 @@ from trainmap.tables import write_table
 
 with job(snakemake) as log:
     smk = snakemake
-    summaries = {
-        p["name"]: pd.read_csv(f)
-        for p, f in zip(smk.params.panels, smk.input.summaries, strict=True)
-    }
+    names = [p["name"] for p in smk.params.panels]
+    summaries = {n: pd.read_csv(f) for n, f in zip(names, smk.input.summaries, strict=True)}
+    selections = {n: pd.read_csv(f) for n, f in zip(names, smk.input.selections, strict=True)}
     panels = [Panel(**p, runs=int(summaries[p["name"]]["runs"].iloc[0])) for p in smk.params.panels]
-    table = table1(panels, summaries)
+    table = table1(panels, summaries, selections)
     write_table(table, smk.output.csv)
     write_table(table, smk.output.md)

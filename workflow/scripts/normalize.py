@@ -1,4 +1,4 @@
-"""Z-score each run's metrics and split the runs into fit and held-out (rule normalize)."""
+"""Z-score the metrics and split the runs into folds for state-count selection (rule normalize)."""
 
 from trainmap.analysis.normalize import normalize_runs
 from trainmap.errors import TrainmapError
@@ -13,8 +13,8 @@ with job(snakemake) as log:
             metrics=smk.params.metrics,
             max_checkpoints=smk.params.max_checkpoints,
             min_length=smk.params.min_length,
-            held_out_fraction=smk.params.held_out_fraction,
-            seed=smk.params.seed,
+            normalization=smk.params.normalization,
+            **smk.params.split,
         )
     except TrainmapError as error:  # name the setting or experiment
         raise TrainmapError(f"{smk.wildcards.name}: {error}") from error

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from trainmap.analysis.hmm import HMMParams
-from trainmap.analysis.regression import analyse
+from trainmap.analysis.regression import RegressionOptions, analyse
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
@@ -14,7 +14,7 @@ with job(snakemake) as log:
         pd.read_parquet(smk.input.states),
         HMMParams.load(smk.input.model),
         None if convergence.empty else convergence,
-        smk.params.alpha,
+        RegressionOptions(**smk.params.options),
     )
     log.info("R² %.3f, F-test p %.3g", summary["rsquared"].iloc[0], summary["f_pvalue"].iloc[0])
     write_table(summary, smk.output.summary)

@@ -1,7 +1,7 @@
 """Baselines of Hu et al. (2023), appendix C: K-means over checkpoints and HMM-1 (L2 alone).
 
 Each gets its own sweep over the number of components, scored like the HMM:
-fitted on the fit runs, BIC on the held-out runs.
+fitted on the fit runs of each fold, BIC on its held-out runs.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import pandas as pd
 from sklearn.cluster import KMeans
 
 from trainmap.analysis import hmm
-from trainmap.tables import RUN
 
 log = logging.getLogger(__name__)
 
@@ -37,28 +36,30 @@ def kmeans_sweep(
 
     Parameters: k d centres and one variance (estimated on the fit runs).
     """
-    fit_runs = split.loc[split["split"] == "fit", RUN]
-    X, _ = hmm.sequences(zscores, metrics, fit_runs)
-    X_held, _ = hmm.sequences(zscores, metrics, split.loc[split["split"] == "held_out", RUN])
     rows = []
-    for k in range(1, min(k_max, len(X)) + 1):
-        kmeans = KMeans(n_clusters=k, n_init=options.restarts, random_state=options.seed).fit(X)
-        variance = kmeans.inertia_ / X.size
-        p = k * X.shape[1] + 1
-        train, held = (
-            kmeans_loglik(X, kmeans.cluster_centers_, variance),
-            kmeans_loglik(X_held, kmeans.cluster_centers_, variance),
-        )
-        rows.append(
-            {
-                "k": k,
-                "restart": 0,
-                "n_params": p,
-                **hmm.scores(train, held, p, len(X), len(X_held)),
-                "converged": kmeans.n_iter_ < kmeans.max_iter,
-                "iterations": kmeans.n_iter_,
-            }
-        )
+    for fold, fit_runs, held_runs in hmm.folds(split):
+        X, _ = hmm.sequences(zscores, metrics, fit_runs)
+        X_held, _ = hmm.sequences(zscores, metrics, held_runs)
+        for k in range(1, min(k_max, len(X)) + 1):
+            kmeans = KMeans(n_clusters=k, n_init=options.restarts, random_state=options.seed)
+            kmeans.fit(X)
+            variance = kmeans.inertia_ / X.size
+            p = k * X.shape[1] + 1
+            train, held = (
+                kmeans_loglik(X, kmeans.cluster_centers_, variance),
+                kmeans_loglik(X_held, kmeans.cluster_centers_, variance),
+            )
+            rows.append(
+                {
+                    "k": k,
+                    "fold": fold,
+                    "restart": 0,
+                    "n_params": p,
+                    **hmm.scores(train, held, p, len(X), len(X_held)),
+                    "converged": kmeans.n_iter_ < kmeans.max_iter,
+                    "iterations": kmeans.n_iter_,
+                }
+            )
     return pd.DataFrame(rows)
 
 

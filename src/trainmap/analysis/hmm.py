@@ -2,8 +2,9 @@
 
 Hu et al. (2023), section 2.1: a full-covariance Gaussian HMM fitted with
 Baum-Welch and several random restarts; the number of hidden states is chosen
-on held-out runs. Restarts are seeded here (the authors' code did not seed them),
-so the same config gives the same model.
+on held-out runs (one 80/20 split in the paper; here also K folds over runs,
+the mean held-out score with its standard error). Restarts are seeded here (the
+authors' code did not seed them), so the same config gives the same model.
 """
 
 from __future__ import annotations
@@ -121,66 +122,96 @@ def converged(model: GaussianHMM) -> bool:
     return len(history) >= 2 and history[-1] - history[-2] < model.monitor_.tol
 
 
+def folds(split: pd.DataFrame) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """``(fold, fit runs, held-out runs)`` for every fold of a split table (``run``, ``fold``).
+
+    Fold -1 holds the runs that are never held out (the paper's single split).
+    """
+    return [
+        (
+            int(fold),
+            split.loc[split["fold"] != fold, RUN].to_numpy(),
+            split.loc[split["fold"] == fold, RUN].to_numpy(),
+        )
+        for fold in np.unique(split["fold"])
+        if fold >= 0
+    ]
+
+
+SWEEP_COLUMNS = [
+    "k",
+    "fold",
+    "restart",
+    "n_params",
+    "train_loglik",
+    "heldout_loglik",
+    "train_aic",
+    "train_bic",
+    "heldout_aic",
+    "heldout_bic",
+    "converged",
+    "iterations",
+]
+
+
 def sweep(
     zscores: pd.DataFrame, split: pd.DataFrame, metrics: list[str], k: int, options: FitOptions
 ) -> pd.DataFrame:
-    """Fit k states on the fit runs with every restart; score fit and held-out runs.
+    """Per fold, fit k states on its fit runs with every restart; score fit and held-out runs.
 
-    One row per restart: train and held-out log-likelihood, AIC and BIC,
-    whether Baum-Welch converged within ``n_iter`` iterations.
+    One row per fold and restart: train and held-out log-likelihood, AIC and
+    BIC, whether Baum-Welch converged within ``n_iter`` iterations.
     """
-    fit_runs = split.loc[split["split"] == "fit", RUN]
-    held_runs = split.loc[split["split"] == "held_out", RUN]
-    X, lengths = sequences(zscores, metrics, fit_runs)
-    X_held, lengths_held = sequences(zscores, metrics, held_runs)
     p = n_parameters(k, len(metrics), options.covariance_type)
     rows = []
-    for restart in range(options.restarts):
-        model = fit_restart(X, lengths, k, restart, options)
-        row = {"k": k, "restart": restart, "n_params": p}
-        if model is None:
-            rows.append({**row, "converged": False, "iterations": 0})
-            continue
-        train = model.score(X, lengths)
-        held = model.score(X_held, lengths_held)
-        rows.append(
-            {
-                **row,
-                **scores(train, held, p, len(X), len(X_held)),
-                "converged": converged(model),
-                "iterations": int(model.monitor_.iter),
-            }
-        )
-        log.info(
-            "k=%d restart %d: train LL %.1f, held-out LL %.1f, held-out BIC %.1f, converged %s",
-            k,
-            restart,
-            train,
-            held,
-            rows[-1]["heldout_bic"],
-            rows[-1]["converged"],
-        )
-    columns = [
-        "k",
-        "restart",
-        "n_params",
-        "train_loglik",
-        "heldout_loglik",
-        "train_aic",
-        "train_bic",
-        "heldout_aic",
-        "heldout_bic",
-        "converged",
-        "iterations",
-    ]
-    return pd.DataFrame(rows).reindex(columns=columns)
+    for fold, fit_runs, held_runs in folds(split):
+        X, lengths = sequences(zscores, metrics, fit_runs)
+        X_held, lengths_held = sequences(zscores, metrics, held_runs)
+        for restart in range(options.restarts):
+            model = fit_restart(X, lengths, k, restart, options)
+            row = {"k": k, "fold": fold, "restart": restart, "n_params": p}
+            if model is None:
+                rows.append({**row, "converged": False, "iterations": 0})
+                continue
+            train = model.score(X, lengths)
+            held = model.score(X_held, lengths_held)
+            rows.append(
+                {
+                    **row,
+                    **scores(train, held, p, len(X), len(X_held)),
+                    "converged": converged(model),
+                    "iterations": int(model.monitor_.iter),
+                }
+            )
+            log.info(
+                "k=%d fold %d restart %d: train LL %.1f, held-out LL %.1f, held-out BIC %.1f, "
+                "converged %s",
+                k,
+                fold,
+                restart,
+                train,
+                held,
+                rows[-1]["heldout_bic"],
+                rows[-1]["converged"],
+            )
+    return pd.DataFrame(rows).reindex(columns=SWEEP_COLUMNS)
 
 
-def select_states(sweep_table: pd.DataFrame, criterion: str = "bic") -> pd.DataFrame:
-    """Per k, the restart with the best train log-likelihood; mark the chosen k.
+#: Held-out scores averaged over folds in a selection table.
+HELD_OUT_SCORES = ["heldout_loglik", "heldout_aic", "heldout_bic"]
+
+
+def select_states(
+    sweep_table: pd.DataFrame, criterion: str = "bic", one_standard_error: bool = False
+) -> pd.DataFrame:
+    """Per k and fold the restart with the best train log-likelihood; per k the mean over folds.
 
     ``criterion``: ``bic`` (lowest held-out BIC, the paper) or ``loglik``
-    (highest held-out log-likelihood, the authors' code).
+    (highest held-out log-likelihood, the authors' code). Each held-out score
+    gets its mean over folds and its standard error (``<score>_se``; NaN with one
+    fold). ``one_standard_error``: choose the fewest states whose mean score lies
+    within one standard error of the best mean (the one-standard-error rule),
+    instead of the best. A k whose fits failed in some fold is not chosen.
     """
     if criterion not in CRITERIA:
         raise TrainmapError(
@@ -191,16 +222,69 @@ def select_states(sweep_table: pd.DataFrame, criterion: str = "bic") -> pd.DataF
     ok = sweep_table.dropna(subset=["train_loglik"])
     if ok.empty:
         raise TrainmapError("every HMM fit of the sweep failed; see the bic_sweep logs")
-    best = ok.loc[ok.groupby("k")["train_loglik"].idxmax()].sort_values("k")
+    per_fold = ok.loc[ok.groupby(["k", "fold"])["train_loglik"].idxmax()]
+    grouped = per_fold.groupby("k")
+    best = grouped[["n_params", "train_loglik", "train_aic", "train_bic"]].mean()
+    for score in HELD_OUT_SCORES:
+        best[score] = grouped[score].mean()
+        best[f"{score}_se"] = grouped[score].std(ddof=1) / np.sqrt(grouped[score].size())
+    best["folds"] = grouped.size()
     counts = sweep_table.groupby("k")["converged"].agg(["sum", "size"])
-    best = best.assign(
-        restarts_converged=counts.loc[best["k"], "sum"].to_numpy(),
-        restarts=counts.loc[best["k"], "size"].to_numpy(),
-    )
-    chosen = best[column].idxmin() if direction == "min" else best[column].idxmax()
+    best["restarts_converged"] = counts.loc[best.index, "sum"]
+    best["restarts"] = counts.loc[best.index, "size"]
+    best = best.reset_index().sort_values("k").reset_index(drop=True)
+    eligible = best["folds"] == sweep_table["fold"].nunique()
+    sign = 1 if direction == "min" else -1
+    loss = sign * best[column].where(eligible)  # lower is better
+    chosen = loss.idxmin()
+    if one_standard_error:
+        se = best.loc[chosen, f"{column}_se"]
+        within = loss <= loss[chosen] + (se if np.isfinite(se) else 0)
+        chosen = within.idxmax()  # the first, i.e. the fewest states (sorted by k)
     best["chosen"] = best.index == chosen
     best["criterion"] = criterion
-    return best.reset_index(drop=True)
+    best["one_standard_error"] = one_standard_error
+    # The curve may still be falling beyond the sweep: the choice is then a lower bound.
+    best["at_edge"] = best["chosen"] & (best["k"] == best["k"].max())
+    return best
+
+
+def extend_sweep(
+    zscores: pd.DataFrame,
+    split: pd.DataFrame,
+    metrics: list[str],
+    sweep_table: pd.DataFrame,
+    options: FitOptions,
+    k_limit: int,
+    criterion: str = "bic",
+    one_standard_error: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Select k; while the best k is the largest tried and below ``k_limit``, sweep one more.
+
+    Returns the (extended) sweep and its selection table. If the choice is still
+    the largest k tried, its ``at_edge`` flag stays set and a warning says how to
+    extend the sweep.
+    """
+    selection = select_states(sweep_table, criterion, one_standard_error)
+    while selection["at_edge"].any() and selection["k"].max() < k_limit:
+        k = int(selection["k"].max()) + 1
+        log.info("the best k is the largest tried: extending the sweep to k = %d", k)
+        sweep_table = pd.concat(
+            [sweep_table, sweep(zscores, split, metrics, k, options)], ignore_index=True
+        )
+        selection = select_states(sweep_table, criterion, one_standard_error)
+    if selection["at_edge"].any():
+        log.warning(
+            "the best number of states, %d, is the largest tried: more states may fit better; "
+            "raise analysis.k_max or analysis.k_extend",
+            chosen_k(selection),
+        )
+    return sweep_table, selection
+
+
+def chosen_k(selection: pd.DataFrame) -> int:
+    """The number of states a selection table chose."""
+    return int(selection.loc[selection["chosen"], "k"].iloc[0])
 
 
 def fit(zscores: pd.DataFrame, metrics: list[str], k: int, options: FitOptions) -> GaussianHMM:

@@ -1,8 +1,11 @@
-"""Check a metrics table, z-score every metric per run, split runs into fit and held-out.
+"""Check a metrics table, z-score every metric, split runs into folds for state-count selection.
 
 Hu et al. (2023), section 2.1: each metric is standardised per run with the
 mean and standard deviation of (up to) the first 1000 checkpoints of that run,
-and 20% of the runs are held out to choose the number of hidden states.
+and 20% of the runs are held out to choose the number of hidden states. Both
+are options here: z-scores pooled over all runs, and K-fold cross-validation
+over runs (every run held out once), recover known state counts where the
+paper's choices do not (``benchmarks/recovery.py``, config/README.md).
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from trainmap.tables import DIVERGED, EPOCH, METRICS, RUN, RUN_NAME, STEP
 
 log = logging.getLogger(__name__)
 
-FIT, HELD_OUT = "fit", "held_out"
+NORMALIZATIONS = ("pooled", "per_run")
+SELECTIONS = ("kfold", "holdout")
+#: The fold of a run that is never held out (``selection="holdout"``).
+NEVER_HELD_OUT = -1
 
 
 def _runs_text(runs: pd.Index | np.ndarray | list, limit: int = 5) -> str:
@@ -122,19 +128,33 @@ def check_table(
 
 
 def zscore(
-    table: pd.DataFrame, metrics: list[str], max_checkpoints: int = 1000
+    table: pd.DataFrame,
+    metrics: list[str],
+    max_checkpoints: int = 1000,
+    normalization: str = "pooled",
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Z-score each metric per run with the mean and std of its first ``max_checkpoints`` rows.
+    """Z-score each metric with the mean and std of the first ``max_checkpoints`` rows of each run.
 
-    A metric that is constant over that window in some run cannot be
-    standardised; it is dropped (for every run, so that all runs share one
-    observation space) with a warning naming the runs. Returns the table
-    (``run``, ``step``, ``epoch`` if present, the kept metrics) and the kept metrics.
+    ``normalization``: ``per_run`` (the paper: every run with its own mean and std)
+    or ``pooled`` (one mean and std from those rows of all runs together, so that a
+    state keeps the same z-scores in every run). A metric that is constant over
+    that window (in some run, for ``per_run``) cannot be standardised; it is
+    dropped for every run, so that all runs share one observation space, with a
+    warning naming the runs. Returns the table (``run``, ``step``, ``epoch`` if
+    present, the kept metrics) and the kept metrics.
     """
+    if normalization not in NORMALIZATIONS:
+        raise TrainmapError(
+            f"analysis.normalization must be one of {list(NORMALIZATIONS)}, not {normalization!r}"
+        )
     table = table.sort_values([RUN, STEP], kind="stable").reset_index(drop=True)
     window = table.groupby(RUN, sort=False).head(max_checkpoints)
-    mean = window.groupby(RUN)[metrics].mean()
-    std = window.groupby(RUN)[metrics].std(ddof=0)
+    if normalization == "per_run":
+        mean = window.groupby(RUN)[metrics].mean()
+        std = window.groupby(RUN)[metrics].std(ddof=0)
+    else:
+        mean = window[metrics].mean().to_frame("all runs").T
+        std = window[metrics].std(ddof=0).to_frame("all runs").T
     constant = (std == 0) | (std <= 1e-9 * mean.abs())  # float noise around a constant
     kept = []
     for m in metrics:
@@ -151,26 +171,42 @@ def zscore(
         raise TrainmapError(f"every metric column {metrics} is constant in some run")
     keys = [c for c in (RUN, STEP, EPOCH) if c in table.columns]
     out = table[keys].copy()
-    run_mean = mean.loc[table[RUN], kept].to_numpy()
-    run_std = std.loc[table[RUN], kept].to_numpy()
-    out[kept] = (table[kept].to_numpy(dtype=float) - run_mean) / run_std
+    if normalization == "per_run":
+        mean, std = mean.loc[table[RUN]], std.loc[table[RUN]]
+    # A pooled (1, d) row broadcasts over every row of the table.
+    out[kept] = (table[kept].to_numpy(dtype=float) - mean[kept].to_numpy()) / std[kept].to_numpy()
     return out, kept
 
 
-def split_runs(runs: np.ndarray | list, held_out_fraction: float, seed: int) -> pd.DataFrame:
-    """Assign each run to ``fit`` or ``held_out`` with a seeded shuffle.
+def split_runs(
+    runs: np.ndarray | list,
+    selection: str = "kfold",
+    folds: int = 5,
+    held_out_fraction: float = 0.2,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Assign each run the fold in which it is held out, with a seeded shuffle: ``run``, ``fold``.
 
-    At least one run goes to each side; the held-out count is
-    ``round(held_out_fraction * n)`` otherwise.
+    ``kfold``: ``min(folds, n)`` folds of (nearly) equal size, every run held out
+    exactly once. ``holdout`` (the paper): one split, ``round(held_out_fraction * n)``
+    runs (at least one on each side) in fold 0, the others never held out (fold -1).
     """
+    if selection not in SELECTIONS:
+        raise TrainmapError(
+            f"analysis.selection must be one of {list(SELECTIONS)}, not {selection!r}"
+        )
     runs = np.sort(np.asarray(runs))
     if len(runs) < 2:
         raise TrainmapError(f"need at least 2 runs to split into fit and held-out, got {len(runs)}")
-    n_held = int(np.clip(round(held_out_fraction * len(runs)), 1, len(runs) - 1))
     order = np.random.default_rng(seed).permutation(len(runs))
-    split = np.full(len(runs), FIT, dtype=object)
-    split[order[:n_held]] = HELD_OUT
-    return pd.DataFrame({RUN: runs, "split": split})
+    fold = np.empty(len(runs), dtype=np.int64)
+    if selection == "kfold":
+        fold[order] = np.arange(len(runs)) % min(folds, len(runs))
+    else:
+        n_held = int(np.clip(round(held_out_fraction * len(runs)), 1, len(runs) - 1))
+        fold[:] = NEVER_HELD_OUT
+        fold[order[:n_held]] = 0
+    return pd.DataFrame({RUN: runs, "fold": fold})
 
 
 def normalize_runs(
@@ -178,12 +214,16 @@ def normalize_runs(
     metrics: list[str] | None = None,
     max_checkpoints: int = 1000,
     min_length: int = 1,
+    normalization: str = "pooled",
+    selection: str = "kfold",
+    folds: int = 5,
     held_out_fraction: float = 0.2,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Drop diverged runs, check the table, z-score it, split its runs: ``(zscores, split)``.
 
-    ``metrics`` None means the 14 paper metrics that the table has.
+    ``metrics`` None means the 14 paper metrics that the table has; the other
+    arguments are those of :func:`zscore` and :func:`split_runs`.
     """
     n_runs = table[RUN].nunique()
     table = drop_diverged(table)
@@ -195,11 +235,17 @@ def normalize_runs(
     # Errors name the user's own run ids where the table has them.
     named = table.assign(**{RUN: table[RUN_NAME]}) if RUN_NAME in table.columns else table
     metrics = check_table(named, metric_columns(table, metrics), min_length=min_length)
-    zscores, kept = zscore(table, metrics, max_checkpoints)
+    zscores, kept = zscore(table, metrics, max_checkpoints, normalization)
     log.info(
-        "%d runs, %d checkpoints, %d metrics: %s", table[RUN].nunique(), len(table), len(kept), kept
+        "%d runs, %d checkpoints, %d metrics (%s z-scores): %s",
+        table[RUN].nunique(),
+        len(table),
+        len(kept),
+        normalization,
+        kept,
     )
-    return zscores, split_runs(zscores[RUN].unique(), held_out_fraction, seed)
+    split = split_runs(zscores[RUN].unique(), selection, folds, held_out_fraction, seed)
+    return zscores, split
 
 
 def zscore_metrics(zscores: pd.DataFrame) -> list[str]:

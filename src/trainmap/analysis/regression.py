@@ -3,6 +3,12 @@
 Hu et al. (2023), sections 2.3 and 3.4: regress each run's convergence time on its
 empirical state distribution (the fraction of checkpoints in each state); a
 detour state has a positive coefficient and is skipped by at least one run.
+Here the coefficients and R² also get bootstrap intervals (runs resampled with
+replacement); a detour needs its coefficient's interval on the slow side of zero
+and the runs visiting it to converge later than those skipping it (every
+transient state of a fork has a positive coefficient: a run spending all its
+time there would converge late, so the sign alone calls fork branches detours);
+a regression with too few runs per state is flagged as underpowered.
 Trajectory dissimilarity (eq. 1) is the mean pairwise Wasserstein distance
 between the runs' state distributions.
 """
@@ -11,13 +17,15 @@ from __future__ import annotations
 
 import itertools
 import logging
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy.optimize import linprog
 from scipy.spatial.distance import cdist
-from scipy.stats import wasserstein_distance
+from scipy.stats import ttest_ind, wasserstein_distance
 
 from trainmap.analysis.hmm import HMMParams
 from trainmap.analysis.training_map import is_forking, node_table, occupancy_fractions, transitions
@@ -77,8 +85,106 @@ def convergence_times(
     return times
 
 
+DETOUR_RULES = ("interval", "positive")
+
+
+@dataclass(frozen=True)
+class RegressionOptions:
+    """How the convergence regression is judged (``analysis`` section of the config)."""
+
+    #: R² intervals are at level 1 - alpha; the coefficients' and slowdowns' intervals
+    #: at 1 - alpha / m, m the number of states some runs skip (the possible detours),
+    #: so that they hold together (Bonferroni) and the chance of calling any false
+    #: detour stays below alpha.
+    alpha: float = 0.05
+    #: Resamples of the runs for the bootstrap intervals; 0: OLS t-intervals, no R² interval.
+    bootstrap: int = 500
+    seed: int = 0
+    #: ``interval``: a detour's coefficient interval lies above zero, and so does the
+    #: interval of its slowdown (runs visiting it minus runs skipping it);
+    #: ``positive``: its coefficient is positive (the paper). Either way at least one
+    #: run skips it.
+    detour_rule: str = "interval"
+    #: Fewer regressed runs per visited state than this: the regression is underpowered.
+    min_runs_per_state: float = 3.0
+
+
+def _r_squared(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares coefficients and centred R² of y on X (whose rows sum to one)."""
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    residual = y - X @ beta
+    return beta, 1 - residual @ residual / ((y - y.mean()) ** 2).sum()
+
+
+def slowdown(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per state: mean target of the runs visiting it minus that of the runs skipping it.
+
+    NaN for a state that every run, or no run, visits.
+    """
+    visits = X > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        visiting = (visits * y[:, None]).sum(axis=0) / visits.sum(axis=0)
+        skipping = (~visits * y[:, None]).sum(axis=0) / (~visits).sum(axis=0)
+    return visiting - skipping
+
+
+def bootstrap(
+    X: np.ndarray, y: np.ndarray, resamples: int, alpha: float, seed: int, family: int = 1
+) -> dict[str, np.ndarray]:
+    """Percentile intervals, resampling runs with replacement: ``{name: (low, high)}``.
+
+    ``coefficient`` and ``slowdown`` (:func:`slowdown`) per column of X, at level
+    1 - alpha / family (Bonferroni over ``family`` comparisons), and ``rsquared``
+    at level 1 - alpha. A resample in which a state is unvisited
+    gives that state no coefficient; a resample with no more distinct runs than
+    states, or with one convergence time, is skipped. An interval needs at least
+    half of the resamples, else it is NaN.
+    """
+    rng = np.random.default_rng(seed)
+    n, p = X.shape
+    draws = {
+        "coefficient": np.full((resamples, p), np.nan),
+        "slowdown": np.full((resamples, p), np.nan),
+        "rsquared": np.full((resamples, 1), np.nan),
+    }
+    for b in range(resamples):
+        rows = rng.integers(0, n, n)
+        Xb, yb = X[rows], y[rows]
+        draws["slowdown"][b] = slowdown(Xb, yb)
+        used = Xb.any(axis=0)
+        if len(np.unique(rows)) <= used.sum() or np.ptp(yb) == 0:
+            continue
+        if np.linalg.matrix_rank(Xb[:, used]) < used.sum():
+            continue
+        draws["coefficient"][b, used], draws["rsquared"][b] = _r_squared(Xb[:, used], yb)
+
+    def interval(values: np.ndarray, level_alpha: float) -> np.ndarray:
+        enough = np.isfinite(values).sum(axis=0) >= resamples / 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+            bounds = np.nanquantile(values, [level_alpha / 2, 1 - level_alpha / 2], axis=0)
+        return np.where(enough, bounds, np.nan)
+
+    return {
+        name: interval(values, alpha if name == "rsquared" else alpha / family)
+        for name, values in draws.items()
+    }
+
+
+def slowdown_t_interval(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+    """Welch t-intervals of :func:`slowdown`: ``(low, high)`` per column of X."""
+    bounds = np.full((2, X.shape[1]), np.nan)
+    for j, visits in enumerate((X > 0).T):
+        if 2 <= visits.sum() <= len(y) - 2:
+            test = ttest_ind(y[visits], y[~visits], equal_var=False)
+            bounds[:, j] = test.confidence_interval(1 - alpha)
+    return bounds
+
+
 def regress(
-    occupancy: pd.DataFrame, convergence: pd.DataFrame, alpha: float = 0.05
+    occupancy: pd.DataFrame,
+    convergence: pd.DataFrame,
+    options: RegressionOptions = RegressionOptions(),
 ) -> tuple[dict, pd.DataFrame]:
     """OLS of standardised convergence time on the state fractions of each run.
 
@@ -86,8 +192,16 @@ def regress(
     no constant is added (statsmodels detects the implicit constant, so R² is the
     usual centred one). The target is z-scored across runs, so a coefficient is
     the convergence time, in standard deviations from the mean, of a run that
-    spent all its time in that state. Returns the fit summary and one row per state.
+    spent all its time in that state. Intervals (``ci_low``, ``ci_high``;
+    ``slowdown_low``, ``slowdown_high``; method in ``ci_method``) are bootstrap
+    percentiles, or OLS and Welch t-intervals with ``options.bootstrap`` 0; they
+    are simultaneous over the possible detours (see :class:`RegressionOptions`).
+    Returns the fit summary and one row per state.
     """
+    if options.detour_rule not in DETOUR_RULES:
+        raise TrainmapError(
+            f"analysis.detour_rule must be one of {list(DETOUR_RULES)}, not {options.detour_rule!r}"
+        )
     X = occupancy.loc[convergence[RUN].to_numpy()]
     visited = X.columns[(X > 0).any()]
     y = convergence["time"].to_numpy(dtype=float)
@@ -95,7 +209,19 @@ def regress(
     coefficients = pd.DataFrame({"state": occupancy.columns.astype(np.int64)})
     coefficients["runs_visiting"] = (X > 0).sum().to_numpy()
     coefficients["mean_occupancy"] = X.mean().to_numpy()
-    summary = {"runs": n, "states_visited": p, "rsquared": np.nan, "f_pvalue": np.nan}
+    method = "bootstrap" if options.bootstrap else "t"
+    summary = {
+        "runs": n,
+        "states_visited": p,
+        "runs_per_state": n / p if p else np.nan,
+        "underpowered": bool(p and n < options.min_runs_per_state * p),
+        "rsquared": np.nan,
+        "adj_rsquared": np.nan,
+        "rsquared_low": np.nan,
+        "rsquared_high": np.nan,
+        "f_pvalue": np.nan,
+        "ci_method": method,
+    }
     if not np.isfinite(y).all():
         reason = "no convergence times"
     elif y.std() == 0:
@@ -104,26 +230,58 @@ def regress(
         reason = f"{n} runs for {p} visited states: too few runs"
     else:
         reason = None
-    columns = ("coefficient", "std_error", "ci_low", "ci_high", "p_value")
+    columns = (
+        "coefficient",
+        "std_error",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "slowdown",
+        "slowdown_low",
+        "slowdown_high",
+    )
     if reason:
         log.warning("%s: the regression is skipped", reason)
         coefficients[list(columns)] = np.nan
     else:
-        if n <= p + 2:
-            log.warning("only %d runs for %d states: the regression has little power", n, p)
+        if summary["underpowered"]:
+            log.warning(
+                "only %d runs for %d visited states (fewer than %g per state): the regression "
+                "is underpowered; its R² and coefficients are not evidence",
+                n,
+                p,
+                options.min_runs_per_state,
+            )
         y = (y - y.mean()) / y.std(ddof=1)
-        fit = sm.OLS(y, X[visited].to_numpy()).fit()
-        ci = fit.conf_int(alpha)
+        fractions = X[visited].to_numpy()
+        # Intervals hold together over the states that could be detours (Bonferroni).
+        skipped = (fractions > 0).sum(axis=0) < n
+        candidates = max(1, int(skipped.sum()))
+        fit = sm.OLS(y, fractions).fit()
+        if options.bootstrap:
+            bounds = bootstrap(
+                fractions, y, options.bootstrap, options.alpha, options.seed, candidates
+            )
+            (low, high), slow_bounds = bounds["coefficient"], bounds["slowdown"]
+            summary.update(
+                rsquared_low=bounds["rsquared"][0, 0], rsquared_high=bounds["rsquared"][1, 0]
+            )
+        else:
+            simultaneous = options.alpha / candidates
+            low, high = fit.conf_int(simultaneous).T
+            slow_bounds = slowdown_t_interval(fractions, y, simultaneous)
+        values = (fit.params, fit.bse, low, high, fit.pvalues, slowdown(fractions, y), *slow_bounds)
         by_state = pd.DataFrame(
-            dict(zip(columns, (fit.params, fit.bse, ci[:, 0], ci[:, 1], fit.pvalues), strict=True)),
-            index=visited.astype(np.int64),
+            dict(zip(columns, values, strict=True)), index=visited.astype(np.int64)
         )
         coefficients = coefficients.join(by_state, on="state")
-        summary.update(rsquared=fit.rsquared, f_pvalue=fit.f_pvalue)
+        summary.update(rsquared=fit.rsquared, adj_rsquared=fit.rsquared_adj, f_pvalue=fit.f_pvalue)
+    if options.detour_rule == "interval":
+        slow = (coefficients["ci_low"] > 0) & (coefficients["slowdown_low"] > 0)
+    else:
+        slow = coefficients["coefficient"] > 0
     coefficients["detour"] = (
-        (coefficients["coefficient"] > 0)
-        & (coefficients["runs_visiting"] > 0)
-        & (coefficients["runs_visiting"] < n)
+        slow & (coefficients["runs_visiting"] > 0) & (coefficients["runs_visiting"] < n)
     )
     summary["detours"] = " ".join(map(str, coefficients.loc[coefficients["detour"], "state"]))
     return summary, coefficients
@@ -173,17 +331,19 @@ def analyse(
     states: pd.DataFrame,
     params: HMMParams,
     convergence: pd.DataFrame | None,
-    alpha: float = 0.05,
+    options: RegressionOptions = RegressionOptions(),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 1 and table 2 material for one setting: ``(summary row, coefficients)``.
 
-    Without ``convergence`` (no evaluation accuracy) the regression columns are NaN.
+    Without ``convergence`` (no evaluation accuracy) the regression columns are
+    NaN. Runs missing from ``convergence`` (dropped as unconverged) count as unconverged.
     """
     occupancy = occupancy_fractions(states, params.k)
     if convergence is None:
         convergence = pd.DataFrame({RUN: occupancy.index, "time": np.nan, "converged": False})
-    fit, coefficients = regress(occupancy, convergence, alpha)
+    fit, coefficients = regress(occupancy, convergence, options)
     moves = transitions(states)[["source", "target"]].drop_duplicates()
+    dropped = len(set(occupancy.index) - set(convergence[RUN]))
     summary = {
         **fit,
         "runs": len(occupancy),
@@ -192,7 +352,7 @@ def analyse(
         "dissimilarity": dissimilarity(occupancy),
         "dissimilarity_label_free": dissimilarity(occupancy, params.means),
         "forking": is_forking(moves, node_table(states)),
-        "unconverged": int((~convergence["converged"].astype(bool)).sum()),
+        "unconverged": dropped + int((~convergence["converged"].astype(bool)).sum()),
         "convergence_unit": convergence["unit"].iloc[0] if "unit" in convergence else "",
     }
     return pd.DataFrame([summary]), coefficients

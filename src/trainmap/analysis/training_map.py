@@ -60,7 +60,7 @@ def edge_table(
 
     ``convergence`` (from :func:`trainmap.analysis.regression.convergence_times`)
     adds the mean convergence time ± standard error of the runs taking each edge
-    out of the start state.
+    out of the start state (of those that have a time).
     """
     moves = transitions(states)
     n_runs = states[RUN].nunique()
@@ -94,7 +94,8 @@ def edge_table(
             row[f"change_{i}"] = change[f]
             row[f"importance_{i}"] = mean_importance[f]
         if convergence is not None and source == start:
-            times = convergence.set_index(RUN).loc[runs, "time"]
+            # Runs dropped as unconverged have no time: the mean is over the others.
+            times = convergence.set_index(RUN)["time"].reindex(runs).dropna()
             row["mean_convergence"] = times.mean()
             row["sem_convergence"] = times.std(ddof=1) / np.sqrt(len(times))
             row["convergence_unit"] = convergence["unit"].iloc[0]

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from trainmap.analysis.stability import summary_row
 from trainmap.analysis.training_map import feature_label
 from trainmap.tables import atomic_output
 
@@ -112,19 +113,39 @@ def _grid(n: int) -> tuple[plt.Figure, np.ndarray]:
 def model_selection(
     panels: list[Panel], selections: Mapping[str, pd.DataFrame], scale: str, path: Path
 ) -> None:
-    """Figure 10: held-out BIC, AIC and −2 log-likelihood against the number of states."""
+    """Figure 10: held-out BIC, AIC and −2 log-likelihood against the number of states.
+
+    With K folds each point is the mean over folds with its standard error as a
+    bar. A choice at the largest k tried is marked: more states may fit better.
+    """
     fig, axes = _grid(len(panels))
     for ax, panel in zip(axes, panels, strict=False):
         sel = selections[panel.name]
-        ax.plot(sel["k"], sel["heldout_bic"], "o-", label="BIC (held-out)")
-        ax.plot(sel["k"], sel["heldout_aic"], "s--", label="AIC (held-out)")
-        ax.plot(sel["k"], -2 * sel["heldout_loglik"], "^:", label="−2 log-lik. (held-out)")
+        curves = (
+            ("heldout_bic", 1, "o-", "BIC"),
+            ("heldout_aic", 1, "s--", "AIC"),
+            ("heldout_loglik", -2, "^:", "−2 log-lik."),
+        )
+        folds = int(sel["folds"].max())
+        where = f"held-out, mean of {folds} folds ± SE" if folds > 1 else "held-out"
+        for column, factor, style, name in curves:
+            ax.errorbar(
+                sel["k"],
+                factor * sel[column],
+                yerr=abs(factor) * sel[f"{column}_se"].fillna(0),
+                fmt=style,
+                capsize=2,
+                label=f"{name} ({where})",
+            )
         chosen = sel.loc[sel["chosen"]].iloc[0]
         ax.axvline(chosen["k"], color="grey", lw=0.8)
+        rule = ", 1-SE rule" if chosen["one_standard_error"] else ""
+        edge = "\nlargest k tried: more states may fit better" if chosen["at_edge"] else ""
         ax.set_title(
             f"{label(panel.title, scale, panel.runs)}\n{int(chosen['k'])} states "
-            f"({chosen['criterion']})",
+            f"({chosen['criterion']}{rule}){edge}",
             fontsize=8,
+            color="firebrick" if chosen["at_edge"] else "black",
         )
         ax.set_xlabel("hidden states k")
         ax.set_xticks(sel["k"])
@@ -166,19 +187,52 @@ def convergence_histograms(
     plt.close(fig)
 
 
-def table1(panels: list[Panel], summaries: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Table 1: predictability of convergence time from the state distribution, per setting."""
+def table1(
+    panels: list[Panel],
+    summaries: Mapping[str, pd.DataFrame],
+    selections: Mapping[str, pd.DataFrame],
+) -> pd.DataFrame:
+    """Table 1: predictability of convergence time from the state distribution, per setting.
+
+    An underpowered regression (too few runs per state) shows no R², adjusted R²
+    or p-value, only why (``Regression``); its numbers stay in the setting's
+    ``results/regression/<name>/summary.csv``.
+    """
     rows = []
     for panel in panels:
         s = summaries[panel.name].iloc[0]
+        chosen = selections[panel.name].loc[selections[panel.name]["chosen"]].iloc[0]
+        if np.isnan(s["rsquared"]):
+            regression = "none (see the regression log)"
+        elif s["underpowered"]:
+            regression = (
+                f"underpowered: {int(s['regressed_runs'])} runs for "
+                f"{int(s['states_visited'])} states"
+            )
+        else:
+            regression = "ok"
+        shown = regression == "ok"
+        interval = (
+            f"{s['rsquared_low']:.2f} to {s['rsquared_high']:.2f}"
+            if shown and np.isfinite(s["rsquared_low"])
+            else ""
+        )
         rows.append(
             {
                 "name": panel.name,
                 "Dataset": panel.title,
                 "runs": int(s["runs"]),
                 "states": int(s["k"]),
-                "R2": s["rsquared"],
-                "p-value": s["f_pvalue"],
+                "States chosen": (
+                    f"{int(chosen['k'])}, the largest tried: more may fit better"
+                    if chosen["at_edge"]
+                    else "inside the sweep"
+                ),
+                "R2": s["rsquared"] if shown else np.nan,
+                "R2 interval": interval,
+                "Adjusted R2": s["adj_rsquared"] if shown else np.nan,
+                "p-value": s["f_pvalue"] if shown else np.nan,
+                "Regression": regression,
                 "Dissimilarity": s["dissimilarity"],
                 "Dissimilarity (label-free)": s["dissimilarity_label_free"],
                 "Forking": "yes" if s["forking"] else "no",
@@ -190,7 +244,7 @@ def table1(panels: list[Panel], summaries: Mapping[str, pd.DataFrame]) -> pd.Dat
 
 
 def table2(panels: list[Panel], coefficients: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Table 2: regression coefficients per state, detours marked."""
+    """Table 2: regression coefficients per state with their intervals, detours marked."""
     frames = []
     for panel in panels:
         c = coefficients[panel.name]
@@ -204,6 +258,9 @@ def table2(panels: list[Panel], coefficients: Mapping[str, pd.DataFrame]) -> pd.
                     "CI low": c["ci_low"],
                     "CI high": c["ci_high"],
                     "p-value": c["p_value"],
+                    "Slowdown": c["slowdown"],
+                    "Slowdown low": c["slowdown_low"],
+                    "Slowdown high": c["slowdown_high"],
                     "Runs visiting": c["runs_visiting"],
                     "Detour": c["detour"],
                 }
@@ -242,3 +299,21 @@ def table4(
         row["HMM BIC"] = best["heldout_bic"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def stability_table(
+    panels: list[Panel],
+    replicates: Mapping[str, pd.DataFrame],
+    edges: Mapping[str, pd.DataFrame],
+) -> pd.DataFrame:
+    """Stability of each map across restarts and bootstrap resamples, one row per setting."""
+    return pd.DataFrame(
+        [
+            {
+                "name": panel.name,
+                "Dataset": panel.title,
+                **summary_row(replicates[panel.name], edges[panel.name]),
+            }
+            for panel in panels
+        ]
+    )

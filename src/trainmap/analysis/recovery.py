@@ -1,0 +1,128 @@
+"""Run the whole analysis on a table with a known truth and score what it recovers.
+
+The same functions as the workflow's analysis rules, in the same order
+(normalize → sweep over k → select → fit → decode → convergence → regression),
+driven by the settings of the config's ``analysis`` section. Scores: true and
+chosen k, the adjusted Rand index of the decoded states against the true ones
+(raw, no merging of states), detour precision and recall, and whether the map
+forks. ``benchmarks/recovery.py`` runs every scenario of
+:data:`trainmap.analysis.synthetic.SCENARIOS`; the tests run a few.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score
+
+from trainmap.analysis import hmm, normalize, regression, training_map
+from trainmap.analysis.hmm import STATE
+from trainmap.analysis.synthetic import Scenario
+from trainmap.tables import RUN, STEP
+
+#: FitOptions fields among the analysis settings.
+FIT_KEYS = ("restarts", "seed", "n_iter", "tol", "min_covar", "covariance_type")
+
+
+def fit_options(settings: Mapping[str, Any]) -> hmm.FitOptions:
+    """The HMM fit options of an ``analysis`` config section."""
+    return hmm.FitOptions(**{key: settings[key] for key in FIT_KEYS})
+
+
+def regression_options(settings: Mapping[str, Any]) -> regression.RegressionOptions:
+    """The regression options of an ``analysis`` config section."""
+    return regression.RegressionOptions(
+        alpha=settings["alpha"],
+        bootstrap=settings["bootstrap"],
+        seed=settings["seed"],
+        detour_rule=settings["detour_rule"],
+        min_runs_per_state=settings["min_runs_per_state"],
+    )
+
+
+def analyse_table(
+    table: pd.DataFrame, metrics: list[str], settings: Mapping[str, Any], threshold: float = 0.9
+) -> dict[str, pd.DataFrame]:
+    """The analysis of one metrics table, as the workflow runs it; its main tables.
+
+    ``settings``: the keys of the config's ``analysis`` section; ``threshold``:
+    the evaluation accuracy that counts as converged.
+    """
+    zscores, split = normalize.normalize_runs(
+        table,
+        metrics,
+        max_checkpoints=settings["zscore_checkpoints"],
+        min_length=settings["k_max"],
+        normalization=settings["normalization"],
+        selection=settings["selection"],
+        folds=settings["folds"],
+        held_out_fraction=settings["held_out_fraction"],
+        seed=settings["seed"],
+    )
+    metrics = normalize.zscore_metrics(zscores)
+    options = fit_options(settings)
+    sweep = pd.concat(
+        [hmm.sweep(zscores, split, metrics, k, options) for k in range(1, settings["k_max"] + 1)],
+        ignore_index=True,
+    )
+    sweep, selection = hmm.extend_sweep(
+        zscores,
+        split,
+        metrics,
+        sweep,
+        options,
+        settings["k_max"] + settings["k_extend"],
+        settings["criterion"],
+        settings["one_standard_error"],
+    )
+    model = hmm.fit(zscores, metrics, hmm.chosen_k(selection), options)
+    states = hmm.decode(model, zscores, metrics)
+    params = hmm.HMMParams(model.startprob_, model.transmat_, model.means_, model.covars_, metrics)
+    convergence = regression.convergence_times(table, threshold, settings["unconverged"])
+    summary, coefficients = regression.analyse(
+        states, params, convergence, regression_options(settings)
+    )
+    return {
+        "selection": selection,
+        "states": states,
+        "summary": summary,
+        "coefficients": coefficients,
+    }
+
+
+def score(scenario: Scenario, table: pd.DataFrame, result: Mapping[str, pd.DataFrame]) -> dict:
+    """How well an analysis recovered a scenario's truth.
+
+    Each decoded state stands for the true state most of its checkpoints are in;
+    a called detour is correct when that true state is a detour. Precision is
+    NaN when nothing is called, recall when there is no true detour.
+    """
+    truth = table.sort_values([RUN, STEP], kind="stable")[STATE].to_numpy()
+    decoded = result["states"].sort_values([RUN, STEP], kind="stable")[STATE].to_numpy()
+    majority = pd.crosstab(decoded, truth).idxmax(axis=1)
+    called = [int(s) for s in result["summary"].loc[0, "detours"].split()]
+    found = {int(majority[s]) for s in called}
+    correct = [s for s in called if majority[s] in scenario.detours]
+    moves = training_map.transitions(result["states"])[["source", "target"]].drop_duplicates()
+    chosen = result["selection"].loc[result["selection"]["chosen"]].iloc[0]
+    summary = result["summary"].iloc[0]
+    return {
+        "scenario": scenario.name,
+        "runs": scenario.n_runs,
+        "true_k": scenario.params.k,
+        "chosen_k": int(chosen["k"]),
+        "at_edge": bool(chosen["at_edge"]),
+        "ari": adjusted_rand_score(truth, decoded),
+        "detour_precision": len(correct) / len(called) if called else np.nan,
+        "detour_recall": (
+            len(found & scenario.detours) / len(scenario.detours) if scenario.detours else np.nan
+        ),
+        "false_detours": " ".join(str(s) for s in called if majority[s] not in scenario.detours),
+        "true_forking": scenario.forking,
+        "forking": training_map.is_forking(moves, training_map.node_table(result["states"])),
+        "rsquared": summary["rsquared"],
+        "underpowered": bool(summary["underpowered"]),
+    }

@@ -1,0 +1,181 @@
+"""The analysis recovers known truths: state counts, decodings, detours, forks, stability."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trainmap.analysis import hmm, normalize, regression, training_map
+from trainmap.analysis.recovery import analyse_table, score
+from trainmap.analysis.stability import stability
+from trainmap.analysis.synthetic import (
+    FORK,
+    PATH,
+    Scenario,
+    detour_graph_hmm,
+    graph_hmm,
+    sample_scenario,
+)
+
+# The default config's analysis settings, made small enough for a test.
+SETTINGS = {
+    "normalization": "pooled",
+    "zscore_checkpoints": 1000,
+    "selection": "kfold",
+    "folds": 3,
+    "held_out_fraction": 0.2,
+    "one_standard_error": False,
+    "k_max": 5,
+    "k_extend": 2,
+    "restarts": 1,
+    "seed": 0,
+    "n_iter": 50,
+    "tol": 0.01,
+    "min_covar": 0.001,
+    "covariance_type": "full",
+    "criterion": "bic",
+    "unconverged": "censor",
+    "alpha": 0.05,
+    "bootstrap": 200,
+    "detour_rule": "interval",
+    "min_runs_per_state": 3,
+}
+DETOUR_RUNS = Scenario(
+    "detour", detour_graph_hmm(), n_runs=24, length=100, detours=frozenset({3}), forking=True
+)
+
+
+@pytest.fixture(scope="module")
+def detour_table() -> pd.DataFrame:
+    return sample_scenario(DETOUR_RUNS, seed=0)
+
+
+def recovered(scenario: Scenario, table: pd.DataFrame, **settings) -> dict:
+    result = analyse_table(
+        table.drop(columns="state"), scenario.params.metrics, {**SETTINGS, **settings}
+    )
+    return score(scenario, table, result)
+
+
+def test_detour_scenario_is_recovered(detour_table):
+    found = recovered(DETOUR_RUNS, detour_table)
+    assert found["chosen_k"] == 4 and not found["at_edge"]
+    assert found["ari"] >= 0.9
+    assert found["detour_precision"] == 1 and found["detour_recall"] == 1
+    assert found["forking"]
+
+
+def test_one_path_with_few_runs_gives_no_fork_and_no_detour():
+    scenario = Scenario("one path", graph_hmm(PATH), n_runs=10, length=100)
+    found = recovered(scenario, sample_scenario(scenario, seed=1))
+    assert not found["forking"] and found["false_detours"] == ""
+
+
+def test_sweep_is_extended_past_k_max_to_an_inside_minimum(detour_table):
+    found = recovered(DETOUR_RUNS, detour_table, k_max=2, k_extend=4)
+    assert found["chosen_k"] == 4 and not found["at_edge"]
+    # Without room to extend, the choice is marked as the edge of the sweep.
+    assert recovered(DETOUR_RUNS, detour_table, k_max=2, k_extend=0)["at_edge"]
+
+
+def test_kfold_holds_every_run_out_once():
+    split = normalize.split_runs(np.arange(12), "kfold", folds=5, seed=3)
+    assert sorted(split["fold"].value_counts()) == [2, 2, 2, 3, 3]
+    folds = hmm.folds(split)
+    held = np.concatenate([h for _, _, h in folds])
+    assert sorted(held) == list(range(12))
+    for _, fit, held_out in folds:
+        assert not set(fit) & set(held_out) and len(fit) + len(held_out) == 12
+    # The paper's single split: one fold, the other runs never held out.
+    holdout = normalize.split_runs(np.arange(10), "holdout", held_out_fraction=0.2, seed=3)
+    assert [len(h) for _, _, h in hmm.folds(holdout)] == [2]
+
+
+def test_one_standard_error_rule_takes_the_fewest_states_within_one_se():
+    rows = [
+        {"k": k, "fold": f, "restart": 0, "n_params": k, "train_loglik": 0.0, "converged": True}
+        | dict.fromkeys(("heldout_loglik", "heldout_aic", "train_aic", "train_bic"), 0.0)
+        | {"heldout_bic": bic + noise}
+        for k, bic in ((1, 100.0), (2, 10.0), (3, 9.0), (4, 9.5))
+        for f, noise in enumerate((-2.0, 0.0, 2.0))
+    ]
+    sweep = pd.DataFrame(rows)
+    assert hmm.chosen_k(hmm.select_states(sweep)) == 3
+    selection = hmm.select_states(sweep, one_standard_error=True)
+    assert hmm.chosen_k(selection) == 2
+    assert selection.loc[1, "heldout_bic_se"] == pytest.approx(2 / np.sqrt(3))
+
+
+def test_pooled_zscores_keep_a_state_at_the_same_place_in_every_run():
+    # Two runs: one stays in state A, one visits A then B. Per-run z-scores move A.
+    table = pd.DataFrame(
+        {
+            "run": [0] * 4 + [1] * 4,
+            "step": list(range(4)) * 2,
+            "l2": [1.0, 1.1, 0.9, 1.0, 1.0, 1.1, 5.0, 5.1],
+        }
+    )
+    pooled, _ = normalize.zscore(table, ["l2"], normalization="pooled")
+    per_run, _ = normalize.zscore(table, ["l2"], normalization="per_run")
+    assert pooled["l2"].mean() == pytest.approx(0) and pooled["l2"].std(ddof=0) == pytest.approx(1)
+    np.testing.assert_allclose(pooled["l2"][:2], pooled["l2"][4:6])
+    assert abs(per_run["l2"][0] - per_run["l2"][4]) > 0.5
+
+
+def test_bootstrap_interval_decides_a_detour():
+    rng = np.random.default_rng(0)
+    n = 40
+    # Half the runs also visit state 2, which adds time; the others skip it.
+    slow = np.arange(n) < n // 2
+    fractions = rng.dirichlet(np.ones(3), size=n)
+    fractions[~slow] = np.column_stack(
+        [rng.dirichlet(np.ones(2), size=(~slow).sum()), np.zeros((~slow).sum())]
+    )
+    occupancy = pd.DataFrame(fractions, columns=[0, 1, 2])
+    time = 100 + 80 * fractions[:, 2] + rng.normal(0, 3, n)
+    convergence = pd.DataFrame({"run": range(n), "time": time, "converged": True})
+    summary, coefficients = regression.regress(occupancy, convergence)
+    row = coefficients.set_index("state").loc[2]
+    assert 0 < row["ci_low"] < row["coefficient"] < row["ci_high"]
+    assert 0 < row["slowdown_low"] < row["slowdown"] < row["slowdown_high"]
+    assert summary["detours"] == "2" and not summary["underpowered"]
+    assert summary["rsquared_low"] < summary["rsquared"] < summary["rsquared_high"]
+    assert summary["adj_rsquared"] < summary["rsquared"]
+    # 8 runs for 3 states: fewer than 3 per state.
+    assert regression.regress(occupancy.head(8), convergence.head(8))[0]["underpowered"]
+    # No effect at all: whichever way the noise leans, the interval rule calls no detour;
+    # the paper's sign rule calls state 2 a detour whenever its coefficient is positive.
+    positive = regression.RegressionOptions(detour_rule="positive")
+    for seed in range(4):
+        noise = convergence.assign(time=np.random.default_rng(seed).normal(100, 3, n))
+        sign = regression.regress(occupancy, noise, positive)[1].set_index("state").loc[2]
+        assert regression.regress(occupancy, noise)[0]["detours"] == ""
+        assert sign["detour"] == (sign["coefficient"] > 0)
+
+
+def test_stability_of_a_well_separated_map(detour_table):
+    options = hmm.FitOptions(restarts=2, n_iter=50, covariance_type="full")
+    zscores, _ = normalize.normalize_runs(
+        detour_table.drop(columns="state"), DETOUR_RUNS.params.metrics
+    )
+    metrics = normalize.zscore_metrics(zscores)
+    reference = hmm.decode(hmm.fit(zscores, metrics, 4, options), zscores, metrics)
+    replicates, edges = stability(zscores, metrics, reference, options, resamples=4)
+    assert len(replicates) == 6 and (replicates["ari"] >= 0.9).all()
+    assert (edges.loc[edges["in_reference"], "bootstrap_frequency"] == 1).all()
+
+
+def test_equally_fast_fork_branches_are_not_detours():
+    # Each branch's coefficient is positive (a run spending all its time there would
+    # converge late), so the paper's sign rule calls them detours; visitors of a branch
+    # converge no later than the runs taking the other branch, so the interval rule,
+    # whose intervals hold together at 95%, calls a false detour in few samples.
+    scenario = Scenario("fork", graph_hmm(FORK), n_runs=30, length=100, forking=True)
+    positive = regression.RegressionOptions(detour_rule="positive")
+    false_calls = 0
+    for seed in range(6):
+        table = sample_scenario(scenario, seed=seed)
+        occupancy = training_map.occupancy_fractions(table)
+        convergence = regression.convergence_times(table, 0.9)
+        assert regression.regress(occupancy, convergence, positive)[0]["detours"] == "1 2"
+        false_calls += regression.regress(occupancy, convergence)[0]["detours"] != ""
+    assert false_calls <= 1
