@@ -1,4 +1,4 @@
-# The analysis (issue 4, Hu et al. 2023 section 2), per analysed name (trained setting
+# The analysis (Hu et al. 2023 section 2), per analysed name (trained setting
 # or experiment): z-scores -> BIC sweep (one job per k) -> HMM fit and decoding ->
 # training map, convergence regression, baselines. The user's metric tables enter
 # through import_experiment.

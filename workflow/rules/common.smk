@@ -166,7 +166,7 @@ def analysis_targets():
 # ---- hu2023.smk ----
 
 HU2023 = "results/hu2023"
-CATEGORY = "Hu et al. 2023"
+HU2023_CATEGORY = "Hu et al. 2023"
 
 # Paper figure -> the setting whose training map it shows. Adding a setting to the
 # config (e.g. cifar100) adds its figure.

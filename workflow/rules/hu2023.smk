@@ -7,11 +7,12 @@ rule hu2023_table1:
     input:
         summaries=per_name("results/regression/{name}/summary.csv"),
         selections=per_name("results/bic/{name}/selection.csv"),
+        splits=per_name("results/normalized/{name}/split.csv"),
     output:
         csv=report(
             f"{HU2023}/table1.csv",
             caption="../report/hu2023_table1.rst",
-            category=CATEGORY,
+            category=HU2023_CATEGORY,
         ),
         md=f"{HU2023}/table1.md",
     log:
@@ -27,12 +28,12 @@ rule hu2023_table1:
 rule hu2023_table2:
     input:
         coefficients=per_name("results/regression/{name}/coefficients.csv"),
-        summaries=per_name("results/regression/{name}/summary.csv"),
+        splits=per_name("results/normalized/{name}/split.csv"),
     output:
         csv=report(
             f"{HU2023}/table2.csv",
             caption="../report/hu2023_table2.rst",
-            category=CATEGORY,
+            category=HU2023_CATEGORY,
         ),
         md=f"{HU2023}/table2.md",
     log:
@@ -54,7 +55,7 @@ rule hu2023_table4:
         csv=report(
             f"{HU2023}/table4.csv",
             caption="../report/hu2023_table4.rst",
-            category=CATEGORY,
+            category=HU2023_CATEGORY,
         ),
         md=f"{HU2023}/table4.md",
     log:
@@ -75,7 +76,7 @@ rule hu2023_map:
         png=report(
             f"{HU2023}/{{figure}}.png",
             caption="../report/hu2023_map.rst",
-            category=CATEGORY,
+            category=HU2023_CATEGORY,
         ),
         svg=f"{HU2023}/{{figure}}.svg",
         csv=f"{HU2023}/{{figure}}_edges.csv",
@@ -102,7 +103,7 @@ rule hu2023_figure10:
         report(
             f"{HU2023}/figure10.png",
             caption="../report/hu2023_figure10.rst",
-            category=CATEGORY,
+            category=HU2023_CATEGORY,
         ),
     log:
         "logs/hu2023/figure10.log",
@@ -119,11 +120,12 @@ rule hu2023_stability:
     input:
         replicates=per_name("results/stability/{name}/replicates.csv"),
         edges=per_name("results/stability/{name}/edges.csv"),
+        splits=per_name("results/normalized/{name}/split.csv"),
     output:
         csv=report(
             f"{HU2023}/stability.csv",
             caption="../report/hu2023_stability.rst",
-            category=CATEGORY,
+            category=HU2023_CATEGORY,
         ),
         md=f"{HU2023}/stability.md",
     log:
@@ -139,11 +141,12 @@ rule hu2023_stability:
 rule hu2023_figure11:
     input:
         convergence=per_name("results/regression/{name}/convergence.csv", CONVERGING),
+        splits=per_name("results/normalized/{name}/split.csv", CONVERGING),
     output:
         report(
             f"{HU2023}/figure11.png",
             caption="../report/hu2023_figure11.rst",
-            category=CATEGORY,
+            category=HU2023_CATEGORY,
         ),
     log:
         "logs/hu2023/figure11.log",

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from trainmap.figures.hu2023 import Panel, stability_table
+from trainmap.figures.hu2023 import read_panels, stability_table
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
@@ -11,7 +11,7 @@ with job(snakemake) as log:
     names = [p["name"] for p in smk.params.panels]
     replicates = {n: pd.read_csv(f) for n, f in zip(names, smk.input.replicates, strict=True)}
     edges = {n: pd.read_csv(f) for n, f in zip(names, smk.input.edges, strict=True)}
-    panels = [Panel(**p, runs=0) for p in smk.params.panels]
+    panels = read_panels(smk.params.panels, smk.input.splits)
     table = stability_table(panels, replicates, edges)
     write_table(table, smk.output.csv)
     write_table(table, smk.output.md)

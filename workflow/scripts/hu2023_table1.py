@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from trainmap.figures.hu2023 import Panel, table1
+from trainmap.figures.hu2023 import read_panels, table1
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
@@ -11,7 +11,7 @@ with job(snakemake) as log:
     names = [p["name"] for p in smk.params.panels]
     summaries = {n: pd.read_csv(f) for n, f in zip(names, smk.input.summaries, strict=True)}
     selections = {n: pd.read_csv(f) for n, f in zip(names, smk.input.selections, strict=True)}
-    panels = [Panel(**p, runs=int(summaries[p["name"]]["runs"].iloc[0])) for p in smk.params.panels]
+    panels = read_panels(smk.params.panels, smk.input.splits)
     table = table1(panels, summaries, selections)
     write_table(table, smk.output.csv)
     write_table(table, smk.output.md)

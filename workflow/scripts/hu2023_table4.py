@@ -2,15 +2,14 @@
 
 import pandas as pd
 
-from trainmap.figures.hu2023 import Panel, table4
+from trainmap.figures.hu2023 import read_panels, table4
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
 with job(snakemake) as log:
     smk = snakemake
     names = [p["name"] for p in smk.params.panels]
-    runs = [len(pd.read_csv(f)) for f in smk.input.splits]
-    panels = [Panel(**p, runs=r) for p, r in zip(smk.params.panels, runs, strict=True)]
+    panels = read_panels(smk.params.panels, smk.input.splits)
     table = table4(
         panels,
         {n: pd.read_csv(f) for n, f in zip(names, smk.input.hmm, strict=True)},

@@ -6,7 +6,7 @@ Every figure names what it is made from: the setting's title, the config's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,22 @@ class Panel:
     name: str
     title: str
     runs: int
+
+
+def read_panels(panels: list[dict], splits: Sequence[str | Path]) -> list[Panel]:
+    """Each setting's panel with its number of analysed runs.
+
+    Parameters
+    ----------
+    panels
+        ``{"name", "title"}`` per setting, in the rule's order.
+    splits
+        Each setting's ``split.csv`` (one row per analysed run), in the same order.
+    """
+    return [
+        Panel(**panel, runs=len(pd.read_csv(split)))
+        for panel, split in zip(panels, splits, strict=True)
+    ]
 
 
 def label(title: str, scale: str, runs: int) -> str:
