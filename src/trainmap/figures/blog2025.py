@@ -34,6 +34,7 @@ from plotly.subplots import make_subplots
 from trainmap.analysis.hmm import STATE
 from trainmap.analysis.pca import TURN_EVENT
 from trainmap.analysis.phases import event_epochs, segments
+from trainmap.figures import save_png
 from trainmap.tables import (
     EPOCH,
     EVAL_ACC,
@@ -111,13 +112,6 @@ def write_html(figure: go.Figure, path: str | Path) -> None:
         figure.write_html(tmp, include_plotlyjs=True, full_html=True)
 
 
-def save_png(figure: plt.Figure, path: str | Path) -> None:
-    """Write a matplotlib figure as PNG and close it."""
-    with atomic_output(path) as tmp:
-        figure.savefig(tmp, dpi=130, bbox_inches="tight")
-    plt.close(figure)
-
-
 def event_lines(events: pd.DataFrame) -> list[tuple[float, str, str]]:
     """(epoch, legend label, line style) of each event that happened, as every figure marks it."""
     return [
@@ -171,7 +165,7 @@ def loss_curves_png(table: pd.DataFrame, label: Label, path: str | Path) -> None
         _loss_axis(ax, rows, alpha=0.2, suffix=" (other runs)" if i == 0 else None)
     _loss_axis(ax, table[table[RUN] == label.run], suffix=f" (run {label.run})")
     ax.set_title(_png_title("loss_curve", label), fontsize=9)
-    save_png(figure, path)
+    save_png(figure, path, dpi=130, tight=True)
 
 
 def run_curves_png(
@@ -192,7 +186,7 @@ def run_curves_png(
         bottom.plot([], [], color="0.3", ls=style, label=text)
     bottom.legend(loc="center right", fontsize=7)
     top.set_title(_png_title("run_curves", label), fontsize=9)
-    save_png(figure, path)
+    save_png(figure, path, dpi=130, tight=True)
 
 
 # ---------------------------------------------------------------- PCA
@@ -356,7 +350,7 @@ def pca_training_curve_png(
     figure, ax = plt.subplots(figsize=(7, 4.5))
     _marked_curve_axis(ax, trajectory, events)
     ax.set_title(_png_title("pca_training_curve", label), fontsize=9)
-    save_png(figure, path)
+    save_png(figure, path, dpi=130, tight=True)
 
 
 def pca_png(
@@ -374,7 +368,7 @@ def pca_png(
     left.set_title(TITLES["loss_curve"], fontsize=10)
     right.set_title(TITLES["pca"], fontsize=10)
     figure.suptitle(label.text(), fontsize=10)
-    save_png(figure, path)
+    save_png(figure, path, dpi=130, tight=True)
 
 
 # ---------------------------------------------------------------- HMM
@@ -459,7 +453,7 @@ def hmm_training_curve_png(curve: pd.DataFrame, k: int, label: Label, path: str 
     ]
     top.legend(handles=handles, fontsize=8, loc="best")
     top.set_title(_png_title("hmm_training_curve", label, k=k), fontsize=9)
-    save_png(figure, path)
+    save_png(figure, path, dpi=130, tight=True)
 
 
 def state_graph(

@@ -20,6 +20,7 @@ import pandas as pd
 
 from trainmap.analysis.stability import summary_row
 from trainmap.analysis.training_map import feature_label
+from trainmap.figures import save_png
 from trainmap.tables import atomic_output
 
 
@@ -168,9 +169,7 @@ def model_selection(
         ax.legend(fontsize=7)
     fig.suptitle("Model selection curves (Hu et al. 2023, figure 10)")
     fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=130)
-    plt.close(fig)
+    save_png(fig, path, dpi=130)
 
 
 def convergence_histograms(
@@ -198,9 +197,7 @@ def convergence_histograms(
         ax.legend(fontsize=7)
     fig.suptitle("Convergence times (Hu et al. 2023, figure 11)")
     fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=130)
-    plt.close(fig)
+    save_png(fig, path, dpi=130)
 
 
 def table1(

@@ -20,17 +20,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from trainmap.figures import save_png
 from trainmap.sandbox import analysis
 from trainmap.sandbox.analysis import SparsityGroup
 from trainmap.sandbox.results import Paths, describe, gradient_layers, ranked_runs, read_logs
-from trainmap.tables import atomic_output
-
-
-def save_png(fig: plt.Figure, output: str | Path) -> None:
-    """Write a matplotlib figure as PNG (atomically) and close it."""
-    with atomic_output(output) as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
 
 
 def ablation_figure(logs: dict[str, Paths], output: str | Path, scale: str, averaged: bool) -> None:

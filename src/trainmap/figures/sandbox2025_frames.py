@@ -33,7 +33,7 @@ import pandas as pd
 from matplotlib.colors import hsv_to_rgb
 
 from trainmap.errors import TrainmapError
-from trainmap.figures.sandbox2025 import save_png
+from trainmap.figures import save_png
 from trainmap.sandbox import analysis
 from trainmap.sandbox.data import Task, probe_sequences
 from trainmap.sandbox.model import Sandbox
