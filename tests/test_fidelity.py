@@ -213,6 +213,22 @@ def test_known_outcomes_on_a_hand_made_run(results):
     assert "## hu2023" in text and "## blog2025" in text
 
 
+def test_an_underpowered_regression_is_not_judged(results):
+    """Too few runs per state: R², p-value and detours are not judged; the map still is."""
+    table1 = pd.read_csv(results / "hu2023" / "table1.csv")
+    table1["Regression"] = "ok"
+    modular = table1["name"] == "modular"
+    table1.loc[modular, ["R2", "p-value"]] = np.nan
+    table1.loc[modular, "Regression"] = "underpowered: 10 runs for 6 states"
+    table1.to_csv(results / "hu2023" / "table1.csv", index=False)
+    table = evaluate(load_claims(CLAIMS), _context(results)).set_index("id")
+    for claim in ("table1_r2_modular", "table1_p_modular", "table2_detours_modular"):
+        assert table.loc[claim, "status"] == NOT_JUDGED
+        assert "underpowered: 10 runs for 6 states" in table.loc[claim, "reason"]
+    assert table.loc["table1_forking_modular", "status"] == HOLDS
+    assert table.loc["table1_r2_parities", "status"] == HOLDS
+
+
 def test_paper_scale_compares_numbers_within_tolerances(results):
     table = evaluate(load_claims(CLAIMS), _context(results, scale="paper")).set_index("id")
     status = table["status"]

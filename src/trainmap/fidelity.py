@@ -9,8 +9,9 @@ value. How it is judged:
 * otherwise the claim's ``expect`` predicate decides (``{op: ">=", value: 0.5}``);
 * a claim with neither at this scale needs paper scale: its value is shown, not judged.
 
-Status is ``✓`` (holds), ``✗`` (does not) or ``–`` (not judged: needs paper scale, or
-this config does not build what it needs). Every row says why in one line.
+Status is ``✓`` (holds), ``✗`` (does not) or ``–`` (not judged: needs paper scale, the
+regression is underpowered and needs more seeds, or this config does not build what it
+needs). Every row says why in one line.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ OPS: dict[str, Callable[[Any, Any], bool]] = {
 
 class Missing(Exception):
     """A table a claim needs is not in this run (not configured or not built)."""
+
+
+class Underpowered(Exception):
+    """The run has too few runs per state for the regression a claim needs."""
 
 
 @dataclass
@@ -123,15 +128,25 @@ def _table1_row(ctx: Context, setting: str) -> pd.Series:
     return rows.iloc[0]
 
 
+def _regression_row(ctx: Context, setting: str) -> pd.Series:
+    """Table 1's row of a setting whose regression is powered enough to be judged."""
+    row = _table1_row(ctx, setting)
+    if str(row.get("Regression", "")).startswith("underpowered"):
+        raise Underpowered(f"{setting}: {row['Regression']}")
+    return row
+
+
 def _table1(claim: Mapping, ctx: Context) -> tuple[Any, str]:
-    value = _table1_row(ctx, claim["setting"])[claim["column"]]
+    regression = claim["column"] in ("R2", "Adjusted R2", "p-value")
+    row = (_regression_row if regression else _table1_row)(ctx, claim["setting"])
+    value = row[claim["column"]]
     if isinstance(value, (float, np.floating)) and np.isnan(value):
         return np.nan, f"table 1 has no {claim['column']} (no regression: see its log)"
     return (value.item() if hasattr(value, "item") else value), f"table 1, {claim['column']}"
 
 
 def _detours(claim: Mapping, ctx: Context) -> tuple[Any, str]:
-    row = _table1_row(ctx, claim["setting"])
+    row = _regression_row(ctx, claim["setting"])
     value = row["Detour states"]
     states = (value if isinstance(value, str) else "").replace(",", " ").split()
     return len(
@@ -446,6 +461,9 @@ def evaluate(claims: list[Mapping[str, Any]], ctx: Context) -> pd.DataFrame:
             reproduced, reason = _show(value), f"{note}; {rule}"
         except Missing as missing:
             reproduced, status, reason = "", NOT_JUDGED, f"not in this run: {missing}"
+        except Underpowered as underpowered:
+            reproduced, status = "", NOT_JUDGED
+            reason = f"regression {underpowered}: needs more seeds (paper: 40)"
         rows.append(
             {
                 "id": claim["id"],
@@ -470,7 +488,7 @@ def markdown(table: pd.DataFrame, title: str) -> str:
         "",
         f"Scale: **{table['scale'].iloc[0] if len(table) else '?'}**. "
         f"{counts.get(HOLDS, 0)} claims hold (✓), {counts.get(FAILS, 0)} do not (✗), "
-        f"{counts.get(NOT_JUDGED, 0)} not judged (–: needs paper scale or not run).",
+        f"{counts.get(NOT_JUDGED, 0)} not judged (–: needs paper scale, more seeds, or not run).",
         "",
     ]
     for paper, rows in table.groupby("paper", sort=False):
