@@ -6,7 +6,7 @@ import pytest
 
 from trainmap.analysis import hmm, normalize, regression, training_map
 from trainmap.analysis.recovery import analyse_table, score
-from trainmap.analysis.stability import stability
+from trainmap.analysis.stability import stability, summary_row
 from trainmap.analysis.synthetic import (
     FORK,
     PATH,
@@ -15,6 +15,7 @@ from trainmap.analysis.synthetic import (
     graph_hmm,
     sample_scenario,
 )
+from trainmap.tables import write_table
 
 # The default config's analysis settings, made small enough for a test.
 SETTINGS = {
@@ -162,6 +163,21 @@ def test_stability_of_a_well_separated_map(detour_table):
     replicates, edges = stability(zscores, metrics, reference, options, resamples=4)
     assert len(replicates) == 6 and (replicates["ari"] >= 0.9).all()
     assert (edges.loc[edges["in_reference"], "bootstrap_frequency"] == 1).all()
+
+
+def test_a_one_state_map_has_a_stability_row(detour_table, tmp_path):
+    """One state, no edges: the edge table read back from CSV still gives a summary row."""
+    options = hmm.FitOptions(restarts=1, n_iter=10)
+    zscores, _ = normalize.normalize_runs(
+        detour_table.drop(columns="state"), DETOUR_RUNS.params.metrics
+    )
+    metrics = normalize.zscore_metrics(zscores)
+    reference = hmm.decode(hmm.fit(zscores, metrics, 1, options), zscores, metrics)
+    replicates, edges = stability(zscores, metrics, reference, options, resamples=2)
+    write_table(edges, tmp_path / "edges.csv")
+    row = summary_row(replicates, pd.read_csv(tmp_path / "edges.csv"))
+    assert row["Map edges"] == 0 and row["Least stable edge"] == ""
+    assert row["ARI across restarts (min)"] == 1.0
 
 
 def test_equally_fast_fork_branches_are_not_detours():

@@ -124,7 +124,8 @@ def summary_row(replicates: pd.DataFrame, edges: pd.DataFrame, stable: float = 0
     """One row of the stability table: ARI spread and how many reference edges are stable."""
     restarts = replicates.loc[replicates["kind"] == "restart", "ari"]
     boot = replicates.loc[replicates["kind"] == "bootstrap", "ari"]
-    reference = edges[edges["in_reference"]]
+    # An empty edge table reads back with object columns: a boolean mask keeps its columns.
+    reference = edges.loc[edges["in_reference"].astype(bool)]
     weakest = reference.sort_values("bootstrap_frequency", kind="stable").head(1)
     return {
         "Restarts": len(restarts),
