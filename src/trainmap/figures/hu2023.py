@@ -49,6 +49,11 @@ def read_panels(panels: list[dict], splits: Sequence[str | Path]) -> list[Panel]
     ]
 
 
+def read_tables(panels: list[dict], files: Sequence[str | Path]) -> dict[str, pd.DataFrame]:
+    """Each setting's CSV table by its name; ``files`` in the order of ``panels``."""
+    return {panel["name"]: pd.read_csv(f) for panel, f in zip(panels, files, strict=True)}
+
+
 def label(title: str, scale: str, runs: int) -> str:
     """The line every figure carries: what it is made from."""
     return f"{title}\nscale: {scale}, {runs} runs"
