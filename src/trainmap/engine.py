@@ -31,21 +31,19 @@ from typing import Any, Protocol
 
 import torch
 from torch import Tensor
+from torch.optim.adam import adam
+from torch.optim.adamw import adamw
+from torch.optim.sgd import sgd
 
 from trainmap.errors import TrainmapError
 
 log = logging.getLogger(__name__)
 
 #: Changes whenever the layout of the resume state changes, so that an old state is ignored.
-STATE_VERSION = 2
+STATE_VERSION = 3
 
-
-#: torch's optimiser of each name, used when all members share the hyperparameters.
-STOCK_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-}
+#: The optimisers a config may name.
+OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -102,7 +100,7 @@ class MemberOptimizer:
         eps: float = 1e-8,
         momentum: float = 0.0,
     ) -> None:
-        if name not in STOCK_OPTIMIZERS:
+        if name not in OPTIMIZERS:
             raise TrainmapError(f"config key 'optimizer.name': unknown optimizer {name!r}")
         self.name, self.betas, self.eps, self.momentum = name, tuple(betas), eps, momentum
         self.params = list(params)
@@ -117,22 +115,19 @@ class MemberOptimizer:
             start += p.numel()
         self.steps = 0
         rate, decay = self._spread(lr), self._spread(weight_decay)
-        self.stock: torch.optim.Optimizer | None = None
-        self.buffers: dict[str, Tensor] = {}
-        if bool((rate == rate[0]).all() and (decay == decay[0]).all()):
-            self.flat.grad = self.grad
-            options = {"momentum": momentum} if name == "sgd" else {"betas": betas, "eps": eps}
-            self.stock = STOCK_OPTIMIZERS[name](
-                [self.flat], lr=float(rate[0]), weight_decay=float(decay[0]), fused=True, **options
-            )
+        self.shared = bool((rate == rate[0]).all() and (decay == decay[0]).all())
+        buffers = ("momentum",) if name == "sgd" else ("exp_avg", "exp_avg_sq")
+        self.buffers = {b: torch.zeros_like(self.flat) for b in buffers}
+        if self.shared:
+            self.lr, self.decay = float(rate[0]), float(decay[0])
+            # torch's fused kernels count steps in a float tensor of their own.
+            self.step_count = torch.zeros((), dtype=torch.float32, device=self.flat.device)
             return
         if name == "adamw":
             decay = 1 - rate * decay  # the factor applied to the weights
         neutral = 1.0 if name == "adamw" else 0.0
         self.lr = rate.to(self.flat)
         self.decay = decay.to(self.flat) if bool((decay != neutral).any()) else None
-        buffers = ("momentum",) if name == "sgd" else ("exp_avg", "exp_avg_sq")
-        self.buffers = {b: torch.zeros_like(self.flat) for b in buffers}
         self.scratch = (torch.empty_like(self.flat), torch.empty_like(self.flat))
 
     def _spread(self, values: Sequence[Tensor | float]) -> Tensor:
@@ -163,8 +158,8 @@ class MemberOptimizer:
         """One update of every parameter from its ``.grad``."""
         self.steps += 1
         self.gradients()
-        if self.stock is not None:
-            self.stock.step()
+        if self.shared:
+            self._fused_step()
             return
         grad = self.grad
         work, rate = self.scratch
@@ -192,16 +187,42 @@ class MemberOptimizer:
         ratio = torch.div(exp_avg, denom.add_(self.eps), out=work)
         self.flat.sub_(ratio.mul_(torch.div(self.lr, 1 - beta1**self.steps, out=rate)))
 
+    def _fused_step(self) -> None:
+        """torch's own fused optimiser on the flat buffer, through its functional API.
+
+        The functional API runs the same kernel as ``torch.optim.Adam(..., fused=True)``
+        without constructing an ``Optimizer``, whose first construction in a process
+        imports torch's compiler stack (about a second per training job).
+        """
+        if self.name == "sgd":
+            # A None buffer on the first step makes the kernel start it from the gradient.
+            first = self.steps == 1 and bool(self.momentum)
+            momentum = [None if first else self.buffers["momentum"]]
+            sgd(
+                [self.flat], [self.grad], momentum, fused=True, weight_decay=self.decay,
+                momentum=self.momentum, lr=self.lr, dampening=0.0, nesterov=False,
+                maximize=False,
+            )  # fmt: skip
+            if first:
+                self.buffers["momentum"] = momentum[0]
+            return
+        update = adamw if self.name == "adamw" else adam
+        beta1, beta2 = self.betas
+        update(
+            [self.flat], [self.grad], [self.buffers["exp_avg"]], [self.buffers["exp_avg_sq"]],
+            [], [self.step_count], fused=True, amsgrad=False, beta1=beta1, beta2=beta2,
+            lr=self.lr, weight_decay=self.decay, eps=self.eps, maximize=False,
+        )  # fmt: skip
+
     def state_dict(self) -> dict[str, Any]:
-        stock = {"stock": self.stock.state_dict()} if self.stock is not None else {}
-        return {"steps": self.steps, **self.buffers, **stock}
+        return {"steps": self.steps, **self.buffers}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps = state["steps"]
         for name, buffer in self.buffers.items():
             buffer.copy_(state[name])
-        if self.stock is not None:
-            self.stock.load_state_dict(state["stock"])
+        if self.shared:
+            self.step_count.fill_(self.steps)
 
 
 class Divergence:

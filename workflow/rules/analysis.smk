@@ -35,6 +35,7 @@ rule normalize:
         "logs/analysis/{name}/normalize.log",
     benchmark:
         "results/benchmarks/analysis/{name}/normalize.tsv"
+    priority: 1  # on the critical path, after the training (rule train)
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -61,6 +62,7 @@ rule bic_sweep:
         "logs/analysis/{name}/bic_sweep_k{k}.log",
     benchmark:
         "results/benchmarks/analysis/{name}/bic_sweep_k{k}.tsv"
+    priority: 1  # on the critical path, after the training (rule train)
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -85,6 +87,7 @@ rule select_states:
         "logs/analysis/{name}/select_states.log",
     benchmark:
         "results/benchmarks/analysis/{name}/select_states.tsv"
+    priority: 1  # on the critical path, after the training (rule train)
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -110,6 +113,7 @@ rule fit_hmm:
         "logs/analysis/{name}/fit_hmm.log",
     benchmark:
         "results/benchmarks/analysis/{name}/fit_hmm.tsv"
+    priority: 1  # on the critical path, after the training (rule train)
     conda:
         "../../envs/analysis.yaml"
     threads: 1

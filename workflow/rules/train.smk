@@ -12,6 +12,9 @@ rule train:
     wildcard_constraints:
         first=r"\d+",
         last=r"\d+",
+    # Before the sandbox's jobs: a setting's training heads the longest chain of jobs
+    # (normalize, sweep, select, fit, ...), a sandbox job a chain of one or two.
+    priority: 2
     conda:
         "../../envs/torch.yaml"
     threads: lambda wc: SETTINGS[wc.setting]["resources"]["threads"]

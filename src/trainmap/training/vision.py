@@ -30,7 +30,6 @@ from urllib.error import URLError
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.datasets import CIFAR100, MNIST
 
 from trainmap.errors import TrainmapError
 from trainmap.training.data import TaskData, generator
@@ -44,21 +43,33 @@ SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
     "cifar100": ((3, 32, 32), 100),
     "digits": ((1, 8, 8), 10),
 }
-_TORCHVISION = {"mnist": MNIST, "cifar100": CIFAR100}
+
+
+def torchvision_dataset(dataset: str) -> type:
+    """torchvision's class of ``dataset`` (``mnist`` or ``cifar100``).
+
+    Imported here, not at the top: torchvision pulls in torch's compiler stack,
+    a second or two that every job on the other tasks would pay for nothing.
+    """
+    from torchvision.datasets import CIFAR100, MNIST
+
+    classes = {"mnist": MNIST, "cifar100": CIFAR100}
+    if dataset not in classes:
+        raise TrainmapError(
+            f"data.dataset {dataset!r} is not downloadable; choose mnist or cifar100"
+        )
+    return classes[dataset]
 
 
 def data_files(dataset: str, root: str | Path) -> list[Path]:
     """The files torchvision reads for ``dataset`` under ``root`` (what to download or place)."""
     root = Path(root)
+    source = torchvision_dataset(dataset)
     if dataset == "mnist":
-        names = [os.path.splitext(name)[0] for name, _ in MNIST.resources]  # without .gz
+        names = [os.path.splitext(name)[0] for name, _ in source.resources]  # without .gz
         return [root / "MNIST" / "raw" / name for name in names]
-    if dataset == "cifar100":
-        names = [n for n, _ in CIFAR100.train_list + CIFAR100.test_list] + [
-            CIFAR100.meta["filename"]
-        ]
-        return [root / CIFAR100.base_folder / name for name in names]
-    raise TrainmapError(f"data.dataset {dataset!r} is not downloadable; choose mnist or cifar100")
+    names = [n for n, _ in source.train_list + source.test_list] + [source.meta["filename"]]
+    return [root / source.base_folder / name for name in names]
 
 
 def _missing_message(dataset: str, root: Path, missing: list[Path]) -> str:
@@ -80,7 +91,7 @@ def download(dataset: str, root: str | Path) -> list[Path]:
     files = data_files(dataset, root)
     try:
         for train in (True, False):
-            _TORCHVISION[dataset](root, train=train, download=True)
+            torchvision_dataset(dataset)(root, train=train, download=True)
     except (URLError, RuntimeError, OSError) as error:
         missing = [f for f in files if not f.exists()]
         raise TrainmapError(
@@ -96,7 +107,7 @@ def _torchvision_images(dataset: str, root: Path, train: bool) -> tuple[Tensor, 
     if missing:
         raise TrainmapError(_missing_message(dataset, root, missing))
     try:
-        ds = _TORCHVISION[dataset](root, train=train, download=False)
+        ds = torchvision_dataset(dataset)(root, train=train, download=False)
     except RuntimeError as error:  # CIFAR-100's checksums
         raise TrainmapError(
             f"data set {dataset!r} under data.root = {str(root)!r} is corrupt ({error}); "
