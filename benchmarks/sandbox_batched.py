@@ -10,6 +10,8 @@ draw. Member counts are measured round-robin, ``--repeats`` times, in one proces
 the median is reported, so that a busy machine slows all of them alike. Training runs
 one at a time is the ``members = 1`` rate, so the ratio column is batched over one at a
 time. ``--json`` prints only a JSON list of ``{"members": M, "run_epochs_per_s": X}``.
+``--profile`` adds, for the largest member count, torch's profile of one epoch: the
+operators that take the time, which names the limit that remains.
 """
 
 from __future__ import annotations
@@ -49,6 +51,16 @@ def measure(members: list[int], epochs: int, repeats: int, batch_size: int) -> d
     return {m: statistics.median(r) for m, r in rates.items()}
 
 
+def profile_epoch(members: int, batch_size: int, rows: int = 15) -> str:
+    """torch's table of the operators of one training epoch at ``members``, by own CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    trainer = Trainer(default_job(members, 1, batch_size), "cpu")
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        trainer.fit()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, nargs="+", default=[1, 8, 64, 256])
@@ -57,6 +69,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print only the JSON list")
+    parser.add_argument("--profile", action="store_true", help="profile the largest count")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rates = measure(args.members, args.epochs, args.repeats, args.batch_size)
@@ -71,6 +84,9 @@ def main() -> None:
     for m, rate in rates.items():
         ratio = f"{rate / alone:7.1f}x one at a time" if alone else ""
         print(f"members={m:5d} {rate:9.1f} run-epochs/s {ratio}")
+    if args.profile:
+        print(f"\nOne epoch at {max(rates)} members, operators by own CPU time:")
+        print(profile_epoch(max(rates), args.batch_size))
 
 
 if __name__ == "__main__":
