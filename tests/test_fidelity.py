@@ -288,6 +288,17 @@ def test_sandbox_claims(tmp_path):
             {"success": [True, False], "mean_sparsity": [0.7, 0.5]}  # successful: sparser (fails)
         ),
     )
+    # Accuracy rises with the learning rate; every batch size ends at chance.
+    by_lr = [log("ablation_lr", m, np.ones(5), 0.5 + 0.1 * (m // 6)) for m in range(18)]
+    by_lr = pd.concat(by_lr).assign(lr=lambda t: 10.0 ** -(3 - t["member"] // 6))
+    _write(tmp_path, "sandbox2025/runs/ablation_lr/log.parquet", by_lr)
+    flat = pd.concat([log("ablation_batch_size", m, np.ones(5), 0.5) for m in range(8)])
+    for size, runs in flat.assign(batch_size=lambda t: 32 * 4 ** (t["member"] % 2)).groupby(
+        "batch_size"
+    ):
+        _write(
+            tmp_path, f"sandbox2025/runs/ablation_batch_size.batch_size-{size}/log.parquet", runs
+        )
     sandbox = {
         "success_threshold": 0.98,
         "drops": {"window": 5, "min_rate": 0.01, "min_depth": 0.2},
@@ -301,6 +312,10 @@ def test_sandbox_claims(tmp_path):
         "sandbox_transfer_max": HOLDS,
         "sandbox_spikes_gradnorms": HOLDS,
         "sandbox_sparsity": FAILS,
+        "sandbox_ablation_batch_size": FAILS,
+        "sandbox_ablation_lr": HOLDS,
+        "sandbox_ablation_mlp_discount": NOT_JUDGED,
+        "sandbox_ablation_hidden": NOT_JUDGED,
     }
 
 

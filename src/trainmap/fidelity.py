@@ -381,6 +381,26 @@ def _sandbox_spikes(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     )
 
 
+def _sandbox_ablation(claim: Mapping, ctx: Context) -> tuple[Any, str]:
+    from scipy.stats import kruskal
+
+    from trainmap.sandbox.analysis import final_rows
+
+    key = claim["hyperparameter"]
+    last = final_rows(_sandbox_logs(ctx, f"ablation_{key}"))
+    groups = {value: runs["test_acc"].to_numpy() for value, runs in last.groupby(key)}
+    if len(groups) < 2:
+        raise Missing(f"ablation_{key} has {len(groups)} value(s) of {key}: nothing to compare")
+    means = ", ".join(f"{value:g}: {acc.mean():.2f}" for value, acc in groups.items())
+    fewest, most = min(map(len, groups.values())), max(map(len, groups.values()))
+    seeds = f"{fewest}" if fewest == most else f"{fewest}-{most}"
+    where = f"{len(groups)} values x {seeds} seeds; mean final test accuracy {means}"
+    if np.ptp(last["test_acc"].to_numpy()) == 0:
+        return 1.0, f"every run ends at the same accuracy ({where})"
+    statistic, p_value = kruskal(*groups.values())
+    return float(p_value), f"Kruskal-Wallis H = {statistic:.1f} over {where}"
+
+
 def _sandbox_sparsity(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     if not ctx.sandbox:
         raise Missing("no sandbox section in this config")
@@ -408,6 +428,7 @@ CHECKS: dict[str, Callable[[Mapping, Context], tuple[Any, str]]] = {
     "sandbox_two_phase": _sandbox_two_phase,
     "sandbox_transfer": _sandbox_transfer,
     "sandbox_spikes": _sandbox_spikes,
+    "sandbox_ablation": _sandbox_ablation,
     "sandbox_sparsity": _sandbox_sparsity,
 }
 

@@ -349,6 +349,11 @@ def fidelity_inputs():
             *sandbox_files("base", "log.parquet"),
             *sandbox_files("transfer", "log.parquet"),
             *sandbox_files("scratch_p3", "log.parquet"),
+            *[
+                log
+                for key in SANDBOX_ABLATIONS
+                for log in sandbox_files(f"ablation_{key}", "log.parquet")
+            ],
             f"{SANDBOX_DIR}/figure17_sparsity.csv",
         ]
     return files
