@@ -35,7 +35,7 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from trainmap.jobs import limit_threads
-from trainmap.sandbox.plan import JobSpec, plan_jobs
+from trainmap.sandbox.plan import MEMBER_KEYS, JobSpec, plan_jobs
 from trainmap.sandbox.trainer import Trainer
 from trainmap.tables import to_markdown
 from trainmap.training.trainer import train_seeds
@@ -91,7 +91,7 @@ def hu_rows(config: dict, names: list[str], counts: list[int], epochs: int | Non
 
 def sandbox_job(spec: JobSpec, members: int, **changes: Any) -> JobSpec:
     seeds = tuple(range(members))
-    per_member = {"lr": (spec.lr[0],) * members, "mlp_discount": (spec.mlp_discount[0],) * members}
+    per_member = {key: (getattr(spec, key)[0],) * members for key in MEMBER_KEYS}
     return dataclasses.replace(spec, seeds=seeds, init_from=None, **per_member, **changes)
 
 
