@@ -209,6 +209,49 @@ def test_a_new_or_overwritten_checkpoint_reruns_its_metrics(tmp_path):
     }
 
 
+SANDBOX_LOGS = tuple(
+    f"results/sandbox2025/runs/{job}/log.parquet"
+    for job in ("ablation_lr", "ablation_mlp_discount")
+)
+
+
+@pytest.fixture(scope="module")
+def sandbox_trained(tmp_path_factory):
+    """A checkout where two tiny sandbox jobs are built."""
+    config = {"sandbox": tiny_config()["sandbox"]}
+    where = checkout(tmp_path_factory.mktemp("sandbox") / "workflow", config)
+    done = snakemake(where, *SANDBOX_LOGS, "--configfile", "test.yaml")
+    assert done.returncode == 0, done.stderr[-5000:]
+    return where, config
+
+
+def sandbox_experiment(c: dict, name: str) -> dict:
+    return c["sandbox"]["experiments"][name]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: sandbox_experiment(c, "ablation_lr")["grid"].update(lr=[1e-3, 3e-2]),
+        lambda c: sandbox_experiment(c, "ablation_lr")["grid"].update(weight_decay=[0, 0.1]),
+    ],
+    ids=["lr", "weight_decay"],
+)
+def test_a_sandbox_member_grid_edit_retrains_only_its_job(sandbox_trained, change):
+    where, config = sandbox_trained
+    changed = with_change(where, config, change)
+    assert planned(where, *SANDBOX_LOGS, "--configfile", changed) == {
+        "sandbox_train": 1,
+        "total": 1,
+    }
+
+
+def test_a_sandbox_figure_setting_does_not_retrain(sandbox_trained):
+    where, config = sandbox_trained
+    changed = with_change(where, config, lambda c: c["sandbox"].update(success_threshold=0.5))
+    assert planned(where, *SANDBOX_LOGS, "--configfile", changed) == {}
+
+
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory):
     """A checkout that runs the README's commands as written (no --configfile rewriting)."""
