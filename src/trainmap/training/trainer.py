@@ -158,9 +158,10 @@ def _optimizer(
     options = {k: v for k, v in config.items() if k not in ("name", "lr", "weight_decay")}
     if "betas" in options:
         options["betas"] = tuple(options["betas"])
-    lr, weight_decay = (
-        torch.tensor(values[k], dtype=torch.float64) for k in ("lr", "weight_decay")
-    )
+    # In float32, the parameters' precision, in which the per-member update applies them
+    # anyway: a job whose members share the values (torch's fused optimiser) then gets the
+    # same rounded values as one whose members differ.
+    lr, weight_decay = (torch.tensor(values[k]) for k in ("lr", "weight_decay"))
     params, rates, decays = models.parameters(), models.spread(lr), models.spread(weight_decay)
     return MemberOptimizer(params, rates, decays, config["name"], **options)
 
