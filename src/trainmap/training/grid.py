@@ -57,9 +57,13 @@ def grid_values(name: str, grid: Mapping[str, Any] | None) -> list[dict[str, flo
         {k: float(v) for k, v in zip(keys, values, strict=True)}
         for values in itertools.product(*(grid[k] for k in keys))
     ]
-    names = {_suffix(values) for values in combinations}
-    if len(names) < len(combinations):
-        raise TrainmapError(f"config key {key!r}: a value is listed twice")
+    names = [_suffix(values) for values in combinations]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise TrainmapError(
+            f"config key {key!r}: a value is listed twice (or two agree to 12 significant "
+            f"digits, the precision of the grid points' names): {name}{twice[0]}"
+        )
     return combinations
 
 
