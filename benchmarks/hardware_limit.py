@@ -10,9 +10,12 @@ Prints, all measured in this one run on ``--threads`` threads:
    training steps and checkpoint evaluations, as the trainer runs them), seed-epochs/s
    one at a time (one seed per job) and batched at several member counts, the batched /
    one-at-a-time ratio, the achieved FLOP/s and its fraction of the peak;
-3. the projected wall time of each part of the config, one job after another on one
-   thread: seeds x epochs at the rate measured at the config's seeds per job (or the
-   largest count measured below it). Sandbox jobs are grouped by shape; each shape is
+3. a grid of learning rates of one Hu setting (``--grid-setting``): its seeds at every
+   value as the members of one job, against one job per value;
+4. the projected wall time of each part of the config, one job after another on one
+   thread: runs (seeds, times the grid points of a setting with a ``grid:``) x epochs at
+   the rate measured at the config's members per job (or the largest count measured
+   below it). Sandbox jobs are grouped by shape; each shape is
    timed for one epoch on a quarter of its sequences and scaled by 4 (time is linear in
    the number of sequences at a fixed batch size), so its projection is an estimate.
 
@@ -35,9 +38,10 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from trainmap.jobs import limit_threads
-from trainmap.sandbox.plan import JobSpec, plan_jobs
+from trainmap.sandbox.plan import MEMBER_KEYS, JobSpec, plan_jobs
 from trainmap.sandbox.trainer import Trainer
 from trainmap.tables import to_markdown
+from trainmap.training.grid import grid_values
 from trainmap.training.trainer import train_seeds
 
 
@@ -89,9 +93,29 @@ def hu_rows(config: dict, names: list[str], counts: list[int], epochs: int | Non
     return rows
 
 
+def grid_rows(config: dict, name: str, seeds: int, factors: list[float], epochs: int | None):
+    """Seconds to train ``seeds`` seeds at every learning rate ``factors`` x the setting's
+    as one job (members = seeds x values), and as one job per value."""
+    setting = hu_setting(config, name, epochs)
+    lrs = [setting["optimizer"]["lr"] * f for f in factors]
+    grid = {**setting, "grid": {"lr": lrs}}
+    together = timed(lambda: train_seeds(grid, range(seeds), device="cpu"))
+    apart = 0.0
+    for lr in lrs:
+        single = {**setting, "optimizer": {**setting["optimizer"], "lr": lr}}
+        apart += timed(lambda s=single: train_seeds(s, range(seeds), device="cpu"))
+    return {
+        "setting": name,
+        "seeds x lr values": f"{seeds} x {len(lrs)}",
+        "one job (s)": together,
+        "one job per value (s)": apart,
+        "speed-up": apart / together,
+    }
+
+
 def sandbox_job(spec: JobSpec, members: int, **changes: Any) -> JobSpec:
     seeds = tuple(range(members))
-    per_member = {"lr": (spec.lr[0],) * members, "mlp_discount": (spec.mlp_discount[0],) * members}
+    per_member = {key: (getattr(spec, key)[0],) * members for key in MEMBER_KEYS}
     return dataclasses.replace(spec, seeds=seeds, init_from=None, **per_member, **changes)
 
 
@@ -125,10 +149,11 @@ def projection(config: dict, hu: pd.DataFrame, project_members: int) -> pd.DataF
         measured = hu[hu.trainer == name]
         if measured.empty:
             continue
-        per_job = setting.get("seeds_per_job") or setting["seeds"]
+        points = len(grid_values(name, setting.get("grid")))
+        per_job = (setting.get("seeds_per_job") or setting["seeds"]) * points
         usable = measured[measured.members <= per_job]
         rate = usable.sort_values("members")["seed-epochs/s"].iloc[-1]
-        seed_epochs = setting["seeds"] * setting["training"]["epochs"]
+        seed_epochs = setting["seeds"] * points * setting["training"]["epochs"]
         rows.append({"part": name, "seed-epochs": seed_epochs, "hours": seed_epochs / rate / 3600})
     if "sandbox" in config:
         shapes: dict[tuple, list[tuple[str, JobSpec]]] = {}
@@ -166,6 +191,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="Hu epochs per measurement")
     parser.add_argument("--sandbox-epochs", type=int, default=2)
     parser.add_argument("--project-members", type=int, default=64, help="sandbox projection")
+    parser.add_argument("--grid-setting", default="modular", help="'' skips the grid")
+    parser.add_argument("--grid-seeds", type=int, default=10)
+    parser.add_argument("--grid-lr-factors", type=float, nargs="+", default=[0.3, 1.0, 3.0])
     parser.add_argument("--no-projection", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -187,6 +215,12 @@ def main() -> None:
     table["of peak"] = table["GFLOP/s"] * 1e9 / peak
     table["FLOP/seed-epoch"] = table["FLOP/seed-epoch"].map(lambda f: f"{f:.3g}")
     print(to_markdown(table.round(3)), flush=True)
+    if args.grid_setting:
+        print(f"\nA learning-rate grid of {args.grid_setting}: one job against one per value")
+        grid = grid_rows(
+            config, args.grid_setting, args.grid_seeds, args.grid_lr_factors, args.epochs
+        )
+        print(to_markdown(pd.DataFrame([grid]).round(3)), flush=True)
     if not args.no_projection:
         print(f"\nProjected wall time of {args.config}, one job after another on one thread:")
         print(to_markdown(projection(config, table, args.project_members).round(3)))

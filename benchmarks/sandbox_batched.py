@@ -31,7 +31,8 @@ def default_job(members: int, epochs: int, batch_size: int = 32) -> JobSpec:
     """The paper's default run, ``members`` seeds with a small lr grid."""
     seeds = tuple(range(members))
     lrs = tuple(3e-3 * (1 + i % 4) for i in seeds)
-    return JobSpec(seeds, lrs, (1.0,) * members, epochs=epochs, batch_size=batch_size)
+    no_decay = (0.0,) * members
+    return JobSpec(seeds, lrs, (1.0,) * members, no_decay, epochs=epochs, batch_size=batch_size)
 
 
 def run_epochs_per_s(spec: JobSpec) -> float:

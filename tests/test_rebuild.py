@@ -47,11 +47,24 @@ def planned(where: Path, *args: str) -> dict[str, int]:
 
 
 def small_config() -> dict:
-    """The tiny config's `modular` setting, 2 seeds in 2 jobs of 2 epochs, nothing else."""
+    """The tiny config's `modular` setting, 4 seeds in 2 jobs of 2 epochs, and a copy of
+    it with a grid of 2 x 2 optimizer values (2 seeds in 1 job), nothing else."""
     setting = copy.deepcopy(tiny_config()["settings"]["modular"])
     setting.update(seeds=4, seeds_per_job=2)
     setting["training"].update(epochs=2)
-    return {"settings": {"modular": setting}}
+    grid = copy.deepcopy(setting)
+    grid.update(seeds=2, grid={"lr": [0.01, 0.02], "weight_decay": [0.0, 1.0]})
+    return {"settings": {"modular": setting, "grid": grid}}
+
+
+def grid_tables(config: dict) -> list[str]:
+    """The metrics table of every grid point of the setting `grid`."""
+    grid = config["settings"]["grid"]["grid"]
+    return [
+        f"results/runs/grid.lr-{lr:g}.weight_decay-{wd:g}/metrics.parquet"
+        for lr in grid["lr"]
+        for wd in grid["weight_decay"]
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +85,7 @@ def trained(tmp_path_factory):
         }
     }
     where = checkout(tmp_path_factory.mktemp("rebuild") / "workflow", config)
-    targets = (TRAINED, "results/normalized/own/zscores.parquet")
+    targets = (TRAINED, *grid_tables(config), "results/normalized/own/zscores.parquet")
     done = snakemake(where, *targets, "--configfile", "test.yaml")
     assert done.returncode == 0, done.stderr[-5000:]
     return where, config
@@ -122,6 +135,44 @@ def test_more_seeds_train_only_the_new_chunk(trained):
     assert planned(where, TRAINED, "--configfile", changed)["train"] == 1
 
 
+def test_a_grid_edit_retrains_only_its_setting(trained):
+    where, config = trained
+    changed = with_change(where, config, lambda c: c["settings"]["grid"]["grid"].update(lr=[0.03]))
+    targets = (TRAINED, *grid_tables(yaml.safe_load((where / changed).read_text())))
+    # One job trains both new grid points; each is gathered into its own table.
+    assert planned(where, *targets, "--configfile", changed) == {
+        "train": 1,
+        "gather_runs": 2,
+        "total": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c["settings"]["grid"].update(title="Another title"),
+        lambda c: c["settings"]["grid"]["resources"].update(mem_mb=4000),
+    ],
+    ids=["title", "resources"],
+)
+def test_a_grid_setting_metadata_change_does_not_retrain(trained, change):
+    where, config = trained
+    changed = with_change(where, config, change)
+    assert planned(where, *grid_tables(config), "--configfile", changed) == {}
+
+
+def test_every_grid_point_is_analysed_on_its_own(trained):
+    where, config = trained
+    points = [t.split("/")[2] for t in grid_tables(config)]
+    maps = [f"results/maps/{point}/map.png" for point in points]
+    jobs = planned(where, *maps, "--configfile", "test.yaml")
+    assert "train" not in jobs and "gather_runs" not in jobs
+    for rule in ("normalize", "select_states", "fit_hmm", "training_map"):
+        assert jobs[rule] == len(points), rule
+    text = snakemake(where, "-n", maps[0], "--configfile", "test.yaml").stdout
+    assert f"results/runs/{points[0]}/metrics.parquet" in text
+
+
 @pytest.mark.parametrize(
     "change", [{"title": "New"}, {"convergence_threshold": 0.5}], ids=["title", "threshold"]
 )
@@ -156,6 +207,49 @@ def test_a_new_or_overwritten_checkpoint_reruns_its_metrics(tmp_path):
         "checkpoint_metrics": 1,
         "total": 1,
     }
+
+
+SANDBOX_LOGS = tuple(
+    f"results/sandbox2025/runs/{job}/log.parquet"
+    for job in ("ablation_lr", "ablation_mlp_discount")
+)
+
+
+@pytest.fixture(scope="module")
+def sandbox_trained(tmp_path_factory):
+    """A checkout where two tiny sandbox jobs are built."""
+    config = {"sandbox": tiny_config()["sandbox"]}
+    where = checkout(tmp_path_factory.mktemp("sandbox") / "workflow", config)
+    done = snakemake(where, *SANDBOX_LOGS, "--configfile", "test.yaml")
+    assert done.returncode == 0, done.stderr[-5000:]
+    return where, config
+
+
+def sandbox_experiment(c: dict, name: str) -> dict:
+    return c["sandbox"]["experiments"][name]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: sandbox_experiment(c, "ablation_lr")["grid"].update(lr=[1e-3, 3e-2]),
+        lambda c: sandbox_experiment(c, "ablation_lr")["grid"].update(weight_decay=[0, 0.1]),
+    ],
+    ids=["lr", "weight_decay"],
+)
+def test_a_sandbox_member_grid_edit_retrains_only_its_job(sandbox_trained, change):
+    where, config = sandbox_trained
+    changed = with_change(where, config, change)
+    assert planned(where, *SANDBOX_LOGS, "--configfile", changed) == {
+        "sandbox_train": 1,
+        "total": 1,
+    }
+
+
+def test_a_sandbox_figure_setting_does_not_retrain(sandbox_trained):
+    where, config = sandbox_trained
+    changed = with_change(where, config, lambda c: c["sandbox"].update(success_threshold=0.5))
+    assert planned(where, *SANDBOX_LOGS, "--configfile", changed) == {}
 
 
 @pytest.fixture(scope="module")

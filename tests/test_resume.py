@@ -30,12 +30,24 @@ def interrupt_after(monkeypatch, n_evaluations: int) -> None:
     monkeypatch.setattr(trainer, "_evaluate", dying)
 
 
+GRID = {"lr": [0.01, 0.02], "weight_decay": [0.0, 1.0]}
+
+
 @pytest.mark.parametrize(
-    ("name", "unit"), [("modular", "epoch"), ("modular_stabilized", "step"), ("parities", "epoch")]
+    ("name", "unit", "grid"),
+    [
+        ("modular", "epoch", None),
+        ("modular_stabilized", "step", None),
+        ("parities", "epoch", None),
+        ("modular", "epoch", GRID),
+    ],
+    ids=["modular", "modular_stabilized", "parities", "modular_grid"],
 )
-def test_interrupted_run_resumes_to_the_same_table(tmp_path, monkeypatch, name, unit):
+def test_interrupted_run_resumes_to_the_same_table(tmp_path, monkeypatch, name, unit, grid):
     setting = copy.deepcopy(TINY[name])
     setting["training"].update(epochs=6, checkpoint_every=1, checkpoint_unit=unit, resume_every=2)
+    if grid:
+        setting["grid"] = grid
     uninterrupted = trainer.train_seeds(setting, [0, 1], device="cpu")
 
     resume = tmp_path / "resume" / "seeds_0-1.pt"

@@ -27,7 +27,9 @@ def runs(tmp_path_factory):
     common = {"n": 64, "n_test": 64, "hidden": 4, "batch_size": 32, "epochs": 4}
     paths = {}
     for p in (2, 3):
-        spec = JobSpec((0, 1), (0.01, 0.01), (1.0, 1.0), p=p, snapshot_every=1, **common)
+        spec = JobSpec(
+            (0, 1), (0.01, 0.01), (1.0, 1.0), (0.0, 0.0), p=p, snapshot_every=1, **common
+        )
         paths[p] = (out / f"log{p}.parquet", out / f"w{p}.npz")
         train_job(spec, *paths[p], device="cpu")
     return out, paths

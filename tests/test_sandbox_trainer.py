@@ -15,26 +15,35 @@ from trainmap.sandbox.trainer import Trainer, train_job
 SMALL = {"n": 128, "n_test": 64, "hidden": 6, "batch_size": 32, "epochs": 3}
 
 
-def spec(seeds, lr, discount, **kw):
+def spec(seeds, lr, discount, decay=None, **kw):
     options = {**SMALL, **kw}
-    return JobSpec(seeds=tuple(seeds), lr=tuple(lr), mlp_discount=tuple(discount), **options)
+    decay = tuple(decay or [0.0] * len(seeds))
+    return JobSpec(
+        seeds=tuple(seeds),
+        lr=tuple(lr),
+        mlp_discount=tuple(discount),
+        weight_decay=decay,
+        **options,
+    )
 
 
-@pytest.mark.parametrize(("lr", "discount"), [(3e-3, 1.0), (1e-2, 10.0)])
-def test_member_optimizer_equals_torch_adam_for_one_member(lr, discount):
+@pytest.mark.parametrize(
+    ("lr", "discount", "decay"), [(3e-3, 1.0, 0.0), (1e-2, 10.0, 0.0), (1e-2, 10.0, 0.1)]
+)
+def test_member_optimizer_equals_torch_adam_for_one_member(lr, discount, decay):
     torch.manual_seed(0)
     model = Sandbox(Shape(hidden=4), [0])
     reference = Sandbox(Shape(hidden=4), [0])
     params = dict(model.named_parameters())
     rates = torch.tensor([lr]), torch.tensor([lr / discount])
     rate = [rates[n in MLP_PARAMS] for n in params]
-    ours = MemberOptimizer(list(params.values()), rate, [0.0] * len(params))
+    ours = MemberOptimizer(list(params.values()), rate, [torch.tensor([decay])] * len(params))
     groups = [
         {"params": [p for n, p in reference.named_parameters() if n not in MLP_PARAMS], "lr": lr},
         {"params": [p for n, p in reference.named_parameters() if n in MLP_PARAMS]},
     ]
     groups[1]["lr"] = lr / discount
-    theirs = torch.optim.Adam(groups, betas=(0.9, 0.999), eps=1e-8)
+    theirs = torch.optim.Adam(groups, betas=(0.9, 0.999), eps=1e-8, weight_decay=decay)
     x = torch.randint(0, 2, (1, 16, 12))
     y = x[..., :5].sum(-1) % 2
     for _ in range(20):
@@ -62,6 +71,26 @@ def test_member_in_a_batch_equals_the_run_alone():
     # The members really differ: another lr gives another trajectory.
     other = batch.history().query("member == 0")["train_loss"].to_numpy()
     assert not np.allclose(other, want["train_loss"].to_numpy())
+
+
+def test_weight_decay_member_in_a_batch_equals_the_run_alone():
+    seeds, lrs, discounts = [0, 1, 1], [3e-3, 1e-2, 1e-2], [1.0, 10.0, 10.0]
+    batch = Trainer(spec(seeds, lrs, discounts, [0.0, 0.1, 0.0]), "cpu")
+    batch.fit()
+    alone = Trainer(spec([1], [1e-2], [10.0], [0.1]), "cpu")
+    alone.fit()
+    columns = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "grad_mlp"]
+    history = batch.history()
+    got = history.query("member == 1")[columns].reset_index(drop=True)
+    want = alone.history()[columns]
+    pd.testing.assert_frame_equal(got, want, rtol=1e-5, atol=1e-6)
+    assert history.query("member == 1")["weight_decay"].eq(0.1).all()
+    for name, value in alone.model.member_state(0).items():
+        torch.testing.assert_close(batch.model.member_state(1)[name], value, rtol=1e-5, atol=1e-6)
+    # The same seed without weight decay ends with other (larger) weights.
+    decayed, free = batch.model.member_state(1), batch.model.member_state(2)
+    norm = sum(float(v.square().sum()) for v in decayed.values())
+    assert norm < sum(float(v.square().sum()) for v in free.values())
 
 
 def test_killed_job_resumes_to_the_same_result(tmp_path, monkeypatch):
@@ -106,17 +135,24 @@ def test_log_has_one_row_per_member_and_epoch_and_marks_divergence():
 
 def test_plan_batches_member_keys_and_splits_shape_keys():
     sandbox = {
-        "defaults": {"lr": 3e-3, "mlp_discount": 1.0, "seeds": 3, "epochs": 5},
+        "defaults": {
+            "lr": 3e-3,
+            "mlp_discount": 1.0,
+            "weight_decay": 0.0,
+            "seeds": 3,
+            "epochs": 5,
+        },
         "experiments": {
-            "a": {"grid": {"lr": [1e-3, 1e-2], "batch_size": [16, 64]}},
+            "a": {"grid": {"lr": [1e-3, 1e-2], "weight_decay": [0, 0.1], "batch_size": [16, 64]}},
             "b": {"init_from": "a", "p": 3, "seeds_per_job": 2},
         },
     }
     jobs = plan_jobs(sandbox)
     assert sorted(jobs) == ["a.batch_size-16", "a.batch_size-64", "b.s0-1", "b.s2-2"]
     a16 = jobs["a.batch_size-16"]
-    assert a16.batch_size == 16 and len(a16.seeds) == 6
-    assert sorted(set(zip(a16.seeds, a16.lr, strict=True))) == [
-        (s, lr) for s in range(3) for lr in (1e-3, 1e-2)
+    assert a16.batch_size == 16 and len(a16.seeds) == 12
+    assert sorted(zip(a16.seeds, a16.lr, a16.weight_decay, strict=True)) == [
+        (s, lr, wd) for s in range(3) for lr in (1e-3, 1e-2) for wd in (0, 0.1)
     ]
+    assert set(jobs["b.s0-1"].weight_decay) == {0.0}
     assert jobs["b.s2-2"].seeds == (2,) and jobs["b.s0-1"].init_from == "a"

@@ -43,6 +43,10 @@ def snakemake(cwd: Path, config: Path, *args: str) -> subprocess.CompletedProces
         (lambda c: c["settings"]["modular"]["model"].update(d_modle=64), "d_modle"),
         (lambda c: c["settings"]["parities"]["training"].update(epochs="many"), "epochs"),
         (lambda c: c["settings"]["parities"].update(seed=3), "seed"),
+        (
+            lambda c: c["settings"]["modular"].update(grid={"momentum": [0.9]}),
+            "settings.modular.grid",
+        ),
     ],
 )
 def test_bad_config_stops_with_the_key_named(tmp_path, edit, named):

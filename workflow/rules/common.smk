@@ -1,10 +1,18 @@
 # Helpers shared by every stage: which names exist, wildcard constraints.
 
+import re
 from pathlib import Path
 
 from trainmap.jobs import seed_chunks
+from trainmap.training.grid import expand_grids
 
-SETTINGS = config["settings"]
+# The settings as configured: each one's training jobs train its seeds at every point
+# of its grid together.
+CONFIGURED = config["settings"]
+# What is trained and analysed: every grid point of every setting, each a setting of
+# its own (a setting without a grid is its one point, under its own name).
+GRID_POINTS = expand_grids(CONFIGURED)
+SETTINGS = {name: point.config for name, point in GRID_POINTS.items()}
 EXPERIMENTS = config.get("experiments") or {}
 # The user's runs come as a metrics table or as a folder of checkpoints.
 TABLE_EXPERIMENTS = {n: e for n, e in EXPERIMENTS.items() if "table" in e}
@@ -15,11 +23,12 @@ ANALYSED = {**SETTINGS, **EXPERIMENTS}
 
 def name_pattern(names):
     """A wildcard regex that matches exactly these names (and nothing when empty)."""
-    return "|".join(sorted(names)) or "(?!)"
+    return "|".join(re.escape(name) for name in sorted(names)) or "(?!)"
 
 
 wildcard_constraints:
-    setting=name_pattern(SETTINGS),
+    setting=name_pattern(CONFIGURED),
+    trained=name_pattern(SETTINGS),
     experiment=name_pattern(EXPERIMENTS),
     table_experiment=name_pattern(TABLE_EXPERIMENTS),
     checkpoint_experiment=name_pattern(CHECKPOINT_EXPERIMENTS),
@@ -36,21 +45,25 @@ def analysed(name):
 
 
 def setting_chunks(setting):
-    """The (first, last) seeds of each training job of a setting."""
-    return seed_chunks(SETTINGS[setting]["seeds"], SETTINGS[setting]["seeds_per_job"])
+    """The (first, last) seeds of each training job of a configured setting."""
+    return seed_chunks(
+        CONFIGURED[setting]["seeds"], CONFIGURED[setting]["seeds_per_job"]
+    )
 
 
 # What a training job's output depends on (with the seeds in its file name). Not the
 # title, convergence threshold, seed count, resources or progress logging: changing
 # them must not retrain. The script reads the logging interval from the config.
-TRAINING_KEYS = ("task", "model", "data", "metrics", "optimizer", "training")
+TRAINING_KEYS = ("task", "model", "data", "metrics", "optimizer", "grid", "training")
 LOGGING_KEYS = ("log_every_seconds",)
 
 
 def training_params(setting):
-    """The part of a setting's config that determines its training jobs' tables."""
+    """The part of a configured setting that determines its training jobs' tables."""
     params = {
-        key: SETTINGS[setting][key] for key in TRAINING_KEYS if key in SETTINGS[setting]
+        key: CONFIGURED[setting][key]
+        for key in TRAINING_KEYS
+        if key in CONFIGURED[setting]
     }
     params["training"] = {
         k: v for k, v in params["training"].items() if k not in LOGGING_KEYS
@@ -59,9 +72,11 @@ def training_params(setting):
 
 
 def chunk_tables(wildcards):
+    """The training jobs' tables that hold a grid point's runs (with the other points')."""
+    setting = GRID_POINTS[wildcards.trained].setting
     return [
-        f"results/runs/{wildcards.setting}/chunks/seeds_{a}-{b}.parquet"
-        for a, b in setting_chunks(wildcards.setting)
+        f"results/runs/{setting}/chunks/seeds_{a}-{b}.parquet"
+        for a, b in setting_chunks(setting)
     ]
 
 
@@ -251,8 +266,6 @@ def blog_targets():
 
 
 # ---- sandbox.smk ----
-
-import re
 
 from trainmap.sandbox.plan import experiment_jobs, plan_jobs
 

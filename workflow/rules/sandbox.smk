@@ -20,7 +20,8 @@ rule sandbox_train:
         mem_mb=3000,
         runtime=60,
     params:
-        spec=lambda wc: SANDBOX_JOBS[wc.job],
+        # As a dict: Snakemake records (and reruns on a change of) plain values only.
+        spec=lambda wc: SANDBOX_JOBS[wc.job].to_dict(),
         device=config["device"],
         # Not an output: Snakemake must not delete it when the job is killed.
         resume=f"{SANDBOX_RUNS}/{{job}}/resume.pt",

@@ -1,5 +1,6 @@
-# Training: every configured setting's seeds, in jobs of `seeds_per_job`
-# seeds trained together as one batched model, gathered into the metrics table.
+# Training: every configured setting's seeds, in jobs of `seeds_per_job` seeds trained
+# together (at every point of the setting's grid) as one batched model, gathered into
+# one metrics table per grid point.
 
 
 rule train:
@@ -17,11 +18,11 @@ rule train:
     priority: 2
     conda:
         "../../envs/torch.yaml"
-    threads: lambda wc: SETTINGS[wc.setting]["resources"]["threads"]
+    threads: lambda wc: CONFIGURED[wc.setting]["resources"]["threads"]
     resources:
-        mem_mb=lambda wc: SETTINGS[wc.setting]["resources"]["mem_mb"],
-        runtime=lambda wc: SETTINGS[wc.setting]["resources"]["runtime"],
-        gpu=lambda wc: SETTINGS[wc.setting]["resources"]["gpu"],
+        mem_mb=lambda wc: CONFIGURED[wc.setting]["resources"]["mem_mb"],
+        runtime=lambda wc: CONFIGURED[wc.setting]["resources"]["runtime"],
+        gpu=lambda wc: CONFIGURED[wc.setting]["resources"]["gpu"],
     params:
         setting=lambda wc: training_params(wc.setting),
         device=config["device"],
@@ -35,11 +36,11 @@ rule gather_runs:
     input:
         chunk_tables,
     output:
-        "results/runs/{setting}/metrics.parquet",
+        "results/runs/{trained}/metrics.parquet",
     log:
-        "logs/train/{setting}/gather_runs.log",
+        "logs/train/{trained}/gather_runs.log",
     benchmark:
-        "results/benchmarks/train/{setting}/gather_runs.tsv"
+        "results/benchmarks/train/{trained}/gather_runs.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: 1

@@ -1,8 +1,12 @@
-"""Concatenate a setting's training jobs into its metrics table (rule gather_runs)."""
+"""Gather one grid point's runs from its setting's training jobs into its metrics table
+(rule gather_runs)."""
 
 from trainmap.jobs import job
 from trainmap.tables import write_table
+from trainmap.training.grid import expand_grids
 from trainmap.training.runs import gather_runs
 
 with job(snakemake) as log:
-    write_table(gather_runs(snakemake.input), snakemake.output[0])
+    # The grid point's name spells its values, so they are no param: the wildcard is.
+    point = expand_grids(snakemake.config["settings"])[snakemake.wildcards.trained]
+    write_table(gather_runs(snakemake.input, point.values), snakemake.output[0])

@@ -1,11 +1,12 @@
 """Train one sandbox job: its members as one batched model (rule sandbox_train)."""
 
 from trainmap.jobs import job
+from trainmap.sandbox.plan import JobSpec
 from trainmap.sandbox.trainer import train_job
 
 with job(snakemake) as log:
     train_job(
-        snakemake.params.spec,
+        JobSpec(**snakemake.params.spec),
         log_path=snakemake.output.log,
         weights_path=snakemake.output.weights,
         device=snakemake.params.device,

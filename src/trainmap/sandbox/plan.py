@@ -1,7 +1,7 @@
 """Which training jobs the ``sandbox`` config section asks for (no torch: read at DAG time).
 
 A *job* trains a set of members (runs) as one batched model. Members that differ only
-in seed, learning rate or MLP learning-rate discount share a job; a different batch
+in seed, learning rate, MLP learning-rate discount or weight decay share a job; a different batch
 size, width ``d`` or number of hidden neurons ``h`` gets its own job. Job names:
 
 ``<experiment>``                      a plain experiment (``sandbox.experiments``)
@@ -11,6 +11,7 @@ size, width ``d`` or number of hidden neurons ``h`` gets its own job. Job names:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -18,17 +19,19 @@ from trainmap.errors import TrainmapError
 from trainmap.jobs import seed_chunks
 
 #: Hyperparameters batched as members of one job; the others change shapes or steps.
-MEMBER_KEYS = ("lr", "mlp_discount")
+MEMBER_KEYS = ("lr", "mlp_discount", "weight_decay")
 SHAPE_KEYS = ("batch_size", "hidden", "d")
 
 
 @dataclass(frozen=True)
 class JobSpec:
-    """Everything one training job needs. ``seeds``, ``lr``, ``mlp_discount`` are per member."""
+    """Everything one training job needs. ``seeds``, ``lr``, ``mlp_discount`` and
+    ``weight_decay`` are per member."""
 
     seeds: tuple[int, ...]
     lr: tuple[float, ...]
     mlp_discount: tuple[float, ...]
+    weight_decay: tuple[float, ...]
     seq_len: int = 12
     k: int = 5
     p: int = 2
@@ -50,19 +53,20 @@ class JobSpec:
 
 
 def _spec(base: dict[str, Any], seeds: list[int], grid: dict[str, list[float]]) -> JobSpec:
-    """A job whose members are every (seed, lr, mlp_discount) of ``seeds`` x ``grid``."""
-    values = {key: list(grid.get(key, [base[key]])) for key in MEMBER_KEYS}
-    members = [(s, lr, md) for lr in values["lr"] for md in values["mlp_discount"] for s in seeds]
+    """A job whose members are every (seed, lr, mlp_discount, weight_decay) of
+    ``seeds`` x ``grid``."""
+    values = [grid.get(key, [base[key]]) for key in MEMBER_KEYS]
+    members = [(s, *point) for point in itertools.product(*values) for s in seeds]
     per_member = ("seeds", *MEMBER_KEYS)
     fixed = {
         k: v for k, v in base.items() if k in JobSpec.__dataclass_fields__ and k not in per_member
     }
     if "betas" in fixed:
         fixed["betas"] = tuple(fixed["betas"])
+    columns = list(zip(*members, strict=True))
     return JobSpec(
-        seeds=tuple(m[0] for m in members),
-        lr=tuple(float(m[1]) for m in members),
-        mlp_discount=tuple(float(m[2]) for m in members),
+        seeds=tuple(columns[0]),
+        **{key: tuple(map(float, c)) for key, c in zip(MEMBER_KEYS, columns[1:], strict=True)},
         **fixed,
     )
 

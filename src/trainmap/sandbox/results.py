@@ -3,7 +3,7 @@
 A sandbox job writes two files (``results/sandbox2025/runs/<job>/``): ``log.parquet``,
 one row per (member, epoch) with the losses, accuracies, per-layer gradient norms and
 the job's hyperparameters; and ``weights.npz``, the weight snapshots: ``epochs`` (E,),
-``seeds``/``lr``/``mlp_discount`` (M,) and one array (E, M, ...) per parameter in
+``seeds``/``lr``/``mlp_discount``/``weight_decay`` (M,) and one array (E, M, ...) per parameter in
 :data:`PARAMS`. The figures, the video and the fidelity report read both through this
 module.
 """
@@ -47,7 +47,7 @@ def load_snapshots(paths: Iterable[str | Path]) -> dict[str, np.ndarray]:
     Returns
     -------
     dict
-        ``epochs`` (E,), ``seeds``/``lr``/``mlp_discount`` (M,) and one array
+        ``epochs`` (E,), ``seeds``/``lr``/``mlp_discount``/``weight_decay`` (M,) and one array
         (E, M, ...) per parameter.
     """
     parts = [dict(np.load(path)) for path in paths]

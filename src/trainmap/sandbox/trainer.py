@@ -1,8 +1,8 @@
 """Train many sandbox runs at once as one batched model, resumably, on the engine
 (:mod:`trainmap.engine`: loop, optimiser, divergence, resume, device).
 
-Each member has its own seed (initialisation, data draw, batch order), learning rate and
-MLP learning-rate discount; members never interact, so a run trained inside a batch
+Each member has its own seed (initialisation, data draw, batch order), learning rate,
+MLP learning-rate discount and weight decay; members never interact, so a run trained inside a batch
 follows the same trajectory as the run trained alone (``tests/test_sandbox_trainer.py``).
 Per epoch the trainer logs train/test loss and accuracy of every member on its full
 sets and the per-layer gradient norm (mean over the epoch's steps); it keeps full
@@ -110,8 +110,11 @@ class Trainer:
         mlp_lr = lr / torch.tensor(spec.mlp_discount, dtype=torch.float64)
         params = dict(self.model.named_parameters())
         rates = [member_values(mlp_lr if n in MLP_PARAMS else lr, p) for n, p in params.items()]
-        no_decay = [0.0] * len(params)
-        optimizer = MemberOptimizer(list(params.values()), rates, no_decay, "adam", spec.betas)
+        # Adam's weight decay, added to the gradient (torch.optim.Adam's weight_decay): the
+        # sandbox is trained with torch's Adam, and its authors set no weight decay.
+        weight_decay = torch.tensor(spec.weight_decay, dtype=torch.float64)
+        decays = [member_values(weight_decay, p) for p in params.values()]
+        optimizer = MemberOptimizer(list(params.values()), rates, decays, "adam", spec.betas)
         members = self.model.members
         self.engine = Engine(
             optimizer, members, self.device, "sandbox", stop_when_all_diverged=False
@@ -238,6 +241,7 @@ class Trainer:
                     "seed": spec.seeds,
                     "lr": spec.lr,
                     "mlp_discount": spec.mlp_discount,
+                    "weight_decay": spec.weight_decay,
                     "epoch": int(record["epoch"]),
                     **{k: record[k].numpy() for k in ("train_loss", "train_acc")},
                     **{k: record[k].numpy() for k in ("test_loss", "test_acc")},
@@ -268,6 +272,7 @@ class Trainer:
                 seeds=np.array(self.spec.seeds),
                 lr=np.array(self.spec.lr),
                 mlp_discount=np.array(self.spec.mlp_discount),
+                weight_decay=np.array(self.spec.weight_decay),
                 **{n: np.stack([self.snapshots[e][n].numpy() for e in epochs]) for n in PARAMS},
             )
 

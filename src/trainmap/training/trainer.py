@@ -1,8 +1,11 @@
 """Train the seeds of one setting together and measure them at every checkpoint.
 
-The seeds of a job are the members of one :class:`trainmap.engine.Engine` job
+The runs of a job are the members of one :class:`trainmap.engine.Engine` job
 (:class:`SettingJob`): the engine runs the loop, the optimiser, divergence and
-resume; this module supplies the models, data order, evaluation and metrics.
+resume; this module supplies the models, data order, evaluation and metrics. A
+member is a seed at one grid point of the setting (:mod:`trainmap.training.grid`):
+with a ``grid:``, every seed of the job is trained once per combination of the grid's
+optimizer values, each member with its own learning rate and weight decay.
 
 The seeds' parameters are stacked along a leading seed dimension and the model
 is evaluated with ``torch.func.vmap`` over ``functional_call``
@@ -56,6 +59,7 @@ from trainmap.engine import (
 from trainmap.errors import TrainmapError
 from trainmap.metrics.weights import weight_metrics
 from trainmap.training.data import TaskData, example_subset, generator
+from trainmap.training.grid import grid_values
 from trainmap.training.tasks import Task, get_task
 
 log = logging.getLogger(__name__)
@@ -145,21 +149,37 @@ def _build_models(task: Task, seeds: Sequence[int], device: torch.device):
 
 
 def _optimizer(
-    models: StackedModels | SeparateModels, n_seeds: int, config: Mapping[str, Any]
+    models: StackedModels | SeparateModels,
+    config: Mapping[str, Any],
+    values: Mapping[str, Sequence[float]],
 ) -> MemberOptimizer:
-    """The setting's ``optimizer:``, the same values for every seed."""
+    """The setting's ``optimizer:``, with each member's own ``lr`` and ``weight_decay``
+    (``values``)."""
     options = {k: v for k, v in config.items() if k not in ("name", "lr", "weight_decay")}
     if "betas" in options:
         options["betas"] = tuple(options["betas"])
-    lr, weight_decay = (torch.full((n_seeds,), float(config[k])) for k in ("lr", "weight_decay"))
+    # In float32, the parameters' precision, in which the per-member update applies them
+    # anyway: a job whose members share the values (torch's fused optimiser) then gets the
+    # same rounded values as one whose members differ.
+    lr, weight_decay = (torch.tensor(values[k]) for k in ("lr", "weight_decay"))
     params, rates, decays = models.parameters(), models.spread(lr), models.spread(weight_decay)
     return MemberOptimizer(params, rates, decays, config["name"], **options)
+
+
+def _members(
+    setting: Mapping[str, Any], seeds: Sequence[int], name: str
+) -> tuple[list[int], dict[str, list[float]]]:
+    """Every member's seed and optimizer values: each grid point's ``seeds`` in turn."""
+    points = grid_values(name, setting.get("grid"))
+    members = [(s, {**setting["optimizer"], **p}) for p in points for s in seeds]
+    keys = ("lr", "weight_decay")
+    return [s for s, _ in members], {k: [float(o[k]) for _, o in members] for k in keys}
 
 
 def _fingerprint(setting: Mapping[str, Any], seeds: Sequence[int]) -> str:
     """A hash of what determines the training (not titles, resources or logging)."""
     training = {k: v for k, v in setting["training"].items() if k != "log_every_seconds"}
-    keys = ("task", "model", "data", "optimizer", "metrics")
+    keys = ("task", "model", "data", "optimizer", "metrics", "grid")
     return fingerprint(
         {"seeds": list(seeds), "training": training, **{k: setting.get(k) for k in keys}}
     )
@@ -169,9 +189,9 @@ def _load_data(task: Task, seeds: Sequence[int]) -> TaskData:
     """The setting's data, or with ``data.split: per_seed`` every run's, stacked ``(S, N, ...)``."""
     if task.split == "fixed":
         return task.build_data()
-    runs = [task.run_data(seed) for seed in seeds]
+    runs = {seed: task.run_data(seed) for seed in dict.fromkeys(seeds)}
     fields = ("x_train", "y_train", "x_eval", "y_eval")
-    return TaskData(*(torch.stack([getattr(run, f) for run in runs]) for f in fields))
+    return TaskData(*(torch.stack([getattr(runs[s], f) for s in seeds]) for f in fields))
 
 
 @torch.no_grad()
@@ -198,13 +218,36 @@ def _evaluate(
 
 
 class SettingJob:
-    """The seeds of one setting as an engine job (:class:`trainmap.engine.MemberJob`):
-    their models, data order, checkpoint evaluation and metrics records."""
+    """The members of one setting's job as an engine job (:class:`trainmap.engine.MemberJob`):
+    their models, data order, checkpoint evaluation and metrics records.
+
+    Parameters
+    ----------
+    setting
+        The configured setting.
+    seeds
+        Each member's seed (a seed repeats when the setting has a grid).
+    device
+        Where the job's tensors live.
+    name
+        The setting's name, for log messages.
+    grid_values
+        Each member's value of every key of the setting's grid (recorded beside the
+        seed, so that the grid points' rows can be told apart).
+    """
 
     def __init__(
-        self, setting: Mapping[str, Any], seeds: Sequence[int], device: torch.device, name: str
+        self,
+        setting: Mapping[str, Any],
+        seeds: Sequence[int],
+        device: torch.device,
+        name: str,
+        grid_values: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         self.setting, self.seeds, self.name = setting, list(seeds), name
+        self.grid_values = {
+            k: torch.tensor(v, dtype=torch.float64) for k, v in (grid_values or {}).items()
+        }
         self.task = task = get_task(
             setting["task"], setting.get("model", {}), setting.get("data", {})
         )
@@ -281,6 +324,7 @@ class SettingJob:
                 metrics[m][finite] = values.cpu()
         record = {
             tables.RUN: self.seed_ids,
+            **self.grid_values,
             tables.STEP: torch.full((n_seeds,), step),
             tables.EPOCH: torch.full((n_seeds,), step / self.steps_per_epoch, dtype=torch.float64),
             **metrics,
@@ -292,8 +336,11 @@ class SettingJob:
             "example_losses": eval_loss[:, self.examples].float().cpu(),
         }
         self.records.append({k: v[divergence.alive] for k, v in record.items()})
-        for seed in self.seed_ids[divergence.settle(finite)].tolist():
-            log.warning("%s: seed %d diverged by step %d", self.name, seed, step)
+        for member in divergence.settle(finite).nonzero().squeeze(1).tolist():
+            values = "".join(f", {k} {float(v[member]):g}" for k, v in self.grid_values.items())
+            log.warning(
+                "%s: seed %d%s diverged by step %d", self.name, self.seeds[member], values, step
+            )
 
     def summary(self) -> str:
         last = {k: float(v.mean()) for k, v in self.records[-1].items() if v.is_floating_point()}
@@ -318,16 +365,18 @@ def train_seeds(
     resume_path: str | Path | None = None,
     name: str = "setting",
 ) -> pd.DataFrame:
-    """Train ``seeds`` of a setting as one batched model; return their metrics table.
+    """Train ``seeds`` of a setting, at every point of its grid, as one batched model;
+    return their metrics table.
 
     Parameters
     ----------
     setting
         One entry of the config's ``settings:`` (keys ``task``, ``model``,
-        ``data``, ``optimizer``, ``training``; see ``config/README.md``).
+        ``data``, ``optimizer``, ``training``, optionally ``grid``; see
+        ``config/README.md``).
     seeds
-        The runs to train; seed ``s`` gives the same rows whichever seeds
-        share the job (up to float rounding of batched kernels).
+        The seeds to train; seed ``s`` at a grid point gives the same rows
+        whichever members share the job (up to float rounding of batched kernels).
     device
         ``auto``, ``cpu`` or ``cuda``.
     resume_path
@@ -340,22 +389,25 @@ def train_seeds(
     Returns
     -------
     pandas.DataFrame
-        One row per (seed, checkpoint), the columns of the metrics table
-        (``docs/architecture.md``), sorted by run and step.
+        One row per (member, checkpoint), the columns of the metrics table
+        (``docs/architecture.md``), sorted by run and step; with a grid, a column per
+        grid key after ``run`` (the member's value), sorted by them first.
     """
     dev = resolve_device(device)
-    job = SettingJob(setting, seeds, dev, name)
-    optimizer = _optimizer(job.models, len(job.seeds), setting["optimizer"])
+    member_seeds, values = _members(setting, seeds, name)
+    grid_values = {k: v for k, v in values.items() if k in (setting.get("grid") or {})}
+    job = SettingJob(setting, member_seeds, dev, name, grid_values)
+    optimizer = _optimizer(job.models, setting["optimizer"], values)
     cfg = setting["training"]
-    engine = Engine(optimizer, len(job.seeds), dev, name, cfg["log_every_seconds"])
+    engine = Engine(optimizer, len(member_seeds), dev, name, cfg["log_every_seconds"])
     engine.fit(job, Resume(resume_path, _fingerprint(setting, seeds), every=cfg["resume_every"]))
     # The resume state stays until the caller has written the table
     # (trainmap.tables.write_table(..., resume=...)): a kill before that loses nothing.
-    return _to_table(job.records)
+    return _to_table(job.records, list(grid_values))
 
 
-def _to_table(records: list[dict[str, Tensor]]) -> pd.DataFrame:
-    """Checkpoint records → the metrics table, sorted by run and step."""
+def _to_table(records: list[dict[str, Tensor]], grid_keys: list[str]) -> pd.DataFrame:
+    """Checkpoint records → the metrics table, sorted by grid values, run and step."""
     columns: dict[str, np.ndarray] = {}
     for key in records[0]:
         if key != "example_losses":
@@ -366,4 +418,5 @@ def _to_table(records: list[dict[str, Tensor]]) -> pd.DataFrame:
     table = pd.DataFrame(columns)
     table[tables.RUN] = table[tables.RUN].astype("int64")
     table[tables.STEP] = table[tables.STEP].astype("int64")
-    return table.sort_values([tables.RUN, tables.STEP], kind="stable").reset_index(drop=True)
+    order = [*grid_keys, tables.RUN, tables.STEP]
+    return table.sort_values(order, kind="stable").reset_index(drop=True)
