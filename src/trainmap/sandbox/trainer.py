@@ -55,11 +55,13 @@ def _initial_states(spec: JobSpec, sources: list[str]) -> dict[str, Tensor]:
     return {n: torch.as_tensor(snaps[n][-1][rows]) for n in PARAMS}
 
 
-def _layer_indicator(model: Sandbox) -> Tensor:
-    """(parameters, layers) 0/1 matrix: which layer each parameter belongs to."""
+def _layer_slots(model: Sandbox) -> Tensor:
+    """``member * layers + layer`` of every element of the optimiser's flat buffer (the
+    parameters one after another, each stacked over members)."""
     layer = {n: i for i, names in enumerate(LAYERS.values()) for n in names}
-    rows = torch.tensor([layer[n] for n, _ in model.named_parameters()])
-    return F.one_hot(rows, len(LAYERS)).float()
+    members = torch.arange(model.members)[:, None] * len(LAYERS)
+    slots = [(members + layer[n]).expand(-1, p[0].numel()) for n, p in model.named_parameters()]
+    return torch.cat([s.flatten() for s in slots])
 
 
 class Trainer:
@@ -106,6 +108,11 @@ class Trainer:
         self.train_slots, self.test_slots = (
             self.model.slots(x).transpose(1, 2).contiguous() for x in (self.x_train, self.x_test)
         )
+        # The training rows (M, n, L) and labels again, in the smallest integer type that
+        # holds them, for the epoch's shuffle: selecting short rows is several times faster.
+        compact = torch.uint8 if spec.seq_len * spec.vocab <= 256 else torch.int32
+        self.train_rows = self.model.slots(self.x_train).to(compact)
+        self.train_labels = self.y_train.to(compact)
         lr = torch.tensor(spec.lr, dtype=torch.float64)
         mlp_lr = lr / torch.tensor(spec.mlp_discount, dtype=torch.float64)
         params = dict(self.model.named_parameters())
@@ -121,10 +128,10 @@ class Trainer:
         )
         self.steps_per_epoch = math.ceil(spec.n / self.batch_size)
         self.total_steps = spec.epochs * self.steps_per_epoch
-        self.layer_of = _layer_indicator(self.model).to(self.device)
+        self.layer_slots = _layer_slots(self.model).to(self.device)
         self.shuffles = [np.random.default_rng([s, SHUFFLE_STREAM]) for s in spec.seeds]
         self.norms = torch.zeros(members, len(LAYERS), device=self.device)
-        self.epoch_slots, self.epoch_labels = self.train_slots, self.y_train
+        self.epoch_rows, self.epoch_labels = self.train_rows, self.train_labels
         self.records: list[dict[str, Tensor]] = []
         self.snapshots: dict[int, dict[str, Tensor]] = {}
 
@@ -155,24 +162,27 @@ class Trainer:
         """Mean loss (M,) of every member on its batch of ``step``."""
         spec = self.spec
         batch = step % self.steps_per_epoch
-        if batch == 0:  # a new epoch: every member's order, its sequences gathered once
+        if batch == 0:  # a new epoch: every member's order, its sequences selected once
             order = np.stack([rng.permutation(spec.n) for rng in self.shuffles])
-            order = torch.as_tensor(order, device=self.device)
-            self.epoch_slots = self.train_slots.gather(
-                2, order[:, None].expand(-1, spec.seq_len, -1)
-            )
-            self.epoch_labels = self.y_train.gather(1, order)
+            order += spec.n * np.arange(len(order))[:, None]  # rows of (member, sequence)
+            order = torch.as_tensor(order, device=self.device).view(-1)
+            rows, labels = self.train_rows, self.train_labels
+            self.epoch_rows = rows.flatten(0, 1).index_select(0, order).view_as(rows)
+            self.epoch_labels = labels.flatten().index_select(0, order).view_as(labels)
         i = batch * self.batch_size
-        xb = self.epoch_slots[:, :, i : i + self.batch_size]
-        yb = self.epoch_labels[:, i : i + self.batch_size]
+        xb = self.epoch_rows[:, i : i + self.batch_size].transpose(1, 2).long()
+        yb = self.epoch_labels[:, i : i + self.batch_size].long()
         logits = self.model.logits(xb, spec.p)
         return F.cross_entropy(logits, yb, reduction="none").mean(1)
 
     @torch.no_grad()
     def after_backward(self, gradients: list[Tensor]) -> None:
         """Add the step's per-layer gradient norms (averaged over the epoch when logged)."""
-        squares = torch.stack([g.flatten(1).square().sum(1) for g in gradients])
-        self.norms += (squares.T @ self.layer_of).sqrt()
+        # One pass over the optimiser's flat gradient buffer (the ``gradients`` are views
+        # of it) rather than a few small kernels per parameter.
+        squares = torch.zeros_like(self.norms).view(-1)
+        squares.index_add_(0, self.layer_slots, self.engine.optimizer.grad.square())
+        self.norms += squares.view_as(self.norms).sqrt()
 
     def is_checkpoint(self, step: int) -> bool:
         return step % self.steps_per_epoch == 0
