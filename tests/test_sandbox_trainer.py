@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from trainmap.engine import MemberOptimizer
+from trainmap.sandbox.data import make_data
 from trainmap.sandbox.model import Sandbox, Shape
 from trainmap.sandbox.plan import JobSpec, plan_jobs
 from trainmap.sandbox.results import MLP_PARAMS
@@ -91,6 +92,26 @@ def test_weight_decay_member_in_a_batch_equals_the_run_alone():
     decayed, free = batch.model.member_state(1), batch.model.member_state(2)
     norm = sum(float(v.square().sum()) for v in decayed.values())
     assert norm < sum(float(v.square().sum()) for v in free.values())
+
+
+def test_logged_loss_and_accuracy_are_means_over_every_sequence_of_the_set():
+    # The trainer evaluates each distinct sequence once; p = 2 sets repeat sequences.
+    job = spec([0, 3], [3e-3, 1e-2], [1.0, 1.0], epochs=2)
+    trainer = Trainer(job, "cpu")
+    trainer.fit()
+    last = trainer.history().query("epoch == 2")
+    for m, seed in enumerate(job.seeds):
+        x_train, y_train, x_test, y_test = make_data(trainer.task, job.n, job.n_test, seed)
+        both = np.concatenate([x_train, x_test])
+        assert len(np.unique(both, axis=0)) < len(both)  # some sequences are evaluated once
+        for x, y, name in ((x_train, y_train, "train"), (x_test, y_test, "test")):
+            with torch.no_grad():
+                logits = trainer.model(torch.as_tensor(x)[None].expand(2, -1, -1), job.p)[m]
+            loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y))
+            accuracy = (logits.argmax(-1).numpy() == y).mean()
+            row = last.query("member == @m")
+            np.testing.assert_allclose(row[f"{name}_loss"], float(loss), rtol=1e-5)
+            np.testing.assert_allclose(row[f"{name}_acc"], accuracy)
 
 
 def test_killed_job_resumes_to_the_same_result(tmp_path, monkeypatch):

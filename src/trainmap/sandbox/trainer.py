@@ -55,11 +55,30 @@ def _initial_states(spec: JobSpec, sources: list[str]) -> dict[str, Tensor]:
     return {n: torch.as_tensor(snaps[n][-1][rows]) for n in PARAMS}
 
 
-def _layer_indicator(model: Sandbox) -> Tensor:
-    """(parameters, layers) 0/1 matrix: which layer each parameter belongs to."""
+def _layer_slots(model: Sandbox) -> Tensor:
+    """``member * layers + layer`` of every element of the optimiser's flat buffer (the
+    parameters one after another, each stacked over members)."""
     layer = {n: i for i, names in enumerate(LAYERS.values()) for n in names}
-    rows = torch.tensor([layer[n] for n, _ in model.named_parameters()])
-    return F.one_hot(rows, len(LAYERS)).float()
+    members = torch.arange(model.members)[:, None] * len(LAYERS)
+    slots = [(members + layer[n]).expand(-1, p[0].numel()) for n, p in model.named_parameters()]
+    return torch.cat([s.flatten() for s in slots])
+
+
+def _distinct_sequences(sets: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Every member's distinct sequences (M, U, L) of ``sets`` ((M, N, L) each), padded
+    to one count by repeating its first, and where each set's sequences are among them
+    ((M, N) each)."""
+    x = np.ascontiguousarray(np.concatenate(sets, axis=1))
+    whole = x.view(np.dtype((np.void, x.shape[2] * x.itemsize)))[..., 0]  # one per sequence
+    distinct, where = [], []
+    for member, sequences in zip(x, whole, strict=True):
+        _, first, inverse = np.unique(sequences, return_index=True, return_inverse=True)
+        distinct.append(member[first])
+        where.append(inverse.reshape(-1))
+    width = max(len(d) for d in distinct)
+    padded = [np.concatenate([d, d[:1].repeat(width - len(d), axis=0)]) for d in distinct]
+    bounds = np.cumsum([s.shape[1] for s in sets])[:-1]
+    return np.stack(padded), np.split(np.stack(where), bounds, axis=1)
 
 
 class Trainer:
@@ -99,13 +118,27 @@ class Trainer:
             make_data(self.task, spec.n, spec.n_test, s, spec.disjoint_test) for s in spec.seeds
         ]
         self.overlap = np.array([overlap(d[0], d[2], spec.p) for d in data])
-        self.x_train, self.y_train, self.x_test, self.y_test = (
-            torch.as_tensor(np.stack([d[i] for d in data]), device=self.device) for i in range(4)
-        )
-        # Sequences on the last axis (M, L, n): the layout the model computes in.
-        self.train_slots, self.test_slots = (
-            self.model.slots(x).transpose(1, 2).contiguous() for x in (self.x_train, self.x_test)
-        )
+        x_train, y_train, x_test = (np.stack([d[i] for d in data]) for i in range(3))
+        # The training rows (M, n, L) and labels in the smallest integer type that holds
+        # them, for the epoch's shuffle: selecting short rows is several times faster.
+        compact = torch.uint8 if spec.seq_len * spec.vocab <= 256 else torch.int32
+        x_train_slots = self.model.slots(torch.as_tensor(x_train, device=self.device))
+        self.train_rows = x_train_slots.to(compact)
+        self.train_labels = torch.as_tensor(y_train, device=self.device).to(compact)
+        # Evaluation runs on every member's distinct sequences of both sets, once each: at
+        # p = 2 the 4096 draws of both sets hold about 2,600 of the 4096 possible
+        # sequences, so this saves about a third of the evaluation.
+        distinct, where = _distinct_sequences([x_train, x_test])
+        self.eval_rows = [torch.as_tensor(w, device=self.device) for w in where]
+        slots = self.model.slots(torch.as_tensor(distinct, device=self.device)).transpose(1, 2)
+        labels = torch.as_tensor(self.task.labels(distinct), device=self.device)
+        # In contiguous chunks, sequences on the last axis: the layout the model computes in.
+        self.eval_chunks = [
+            (x.contiguous(), y)
+            for x, y in zip(
+                slots.split(self.eval_chunk, 2), labels.split(self.eval_chunk, 1), strict=True
+            )
+        ]
         lr = torch.tensor(spec.lr, dtype=torch.float64)
         mlp_lr = lr / torch.tensor(spec.mlp_discount, dtype=torch.float64)
         params = dict(self.model.named_parameters())
@@ -121,10 +154,10 @@ class Trainer:
         )
         self.steps_per_epoch = math.ceil(spec.n / self.batch_size)
         self.total_steps = spec.epochs * self.steps_per_epoch
-        self.layer_of = _layer_indicator(self.model).to(self.device)
+        self.layer_slots = _layer_slots(self.model).to(self.device)
         self.shuffles = [np.random.default_rng([s, SHUFFLE_STREAM]) for s in spec.seeds]
         self.norms = torch.zeros(members, len(LAYERS), device=self.device)
-        self.epoch_slots, self.epoch_labels = self.train_slots, self.y_train
+        self.epoch_rows, self.epoch_labels = self.train_rows, self.train_labels
         self.records: list[dict[str, Tensor]] = []
         self.snapshots: dict[int, dict[str, Tensor]] = {}
 
@@ -133,46 +166,45 @@ class Trainer:
         return self.spec.batch_size if self.spec.batch_size > 0 else self.spec.n
 
     @torch.no_grad()
-    def evaluate(self, slots: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean loss and accuracy (M,) of every member on its sequences ``slots`` (M, L, B).
+    def evaluate(self) -> tuple[Tensor, Tensor]:
+        """Loss and correctness (M, U) of every member on each of its distinct sequences.
 
         Chunks are small so that the intermediates stay in cache: the passes are
         memory-bound and a cache-sized chunk makes them several times faster.
         """
-        loss = torch.zeros(self.model.members, dtype=torch.float64, device=self.device)
-        correct = torch.zeros_like(loss)
-        size = slots.shape[2]
-        for i in range(0, size, self.eval_chunk):
-            xb, yb = slots[:, :, i : i + self.eval_chunk], y[:, i : i + self.eval_chunk]
-            logits = self.model.logits(xb, self.spec.p)
-            loss += F.cross_entropy(logits, yb, reduction="none").sum(1).double()
+        losses, correct = [], []
+        for slots, y in self.eval_chunks:
+            logits = self.model.logits(slots, self.spec.p)
+            losses.append(F.cross_entropy(logits, y, reduction="none"))
             # argmax over a short non-contiguous axis is slow; over the contiguous one it is not.
-            predicted = logits.transpose(1, 2).contiguous().argmax(-1)
-            correct += (predicted == yb).sum(1).double()
-        return (loss / size).cpu(), (correct / size).cpu()
+            correct.append(logits.transpose(1, 2).contiguous().argmax(-1) == y)
+        return torch.cat(losses, 1), torch.cat(correct, 1)
 
     def losses(self, step: int) -> Tensor:
         """Mean loss (M,) of every member on its batch of ``step``."""
         spec = self.spec
         batch = step % self.steps_per_epoch
-        if batch == 0:  # a new epoch: every member's order, its sequences gathered once
+        if batch == 0:  # a new epoch: every member's order, its sequences selected once
             order = np.stack([rng.permutation(spec.n) for rng in self.shuffles])
-            order = torch.as_tensor(order, device=self.device)
-            self.epoch_slots = self.train_slots.gather(
-                2, order[:, None].expand(-1, spec.seq_len, -1)
-            )
-            self.epoch_labels = self.y_train.gather(1, order)
+            order += spec.n * np.arange(len(order))[:, None]  # rows of (member, sequence)
+            order = torch.as_tensor(order, device=self.device).view(-1)
+            rows, labels = self.train_rows, self.train_labels
+            self.epoch_rows = rows.flatten(0, 1).index_select(0, order).view_as(rows)
+            self.epoch_labels = labels.flatten().index_select(0, order).view_as(labels)
         i = batch * self.batch_size
-        xb = self.epoch_slots[:, :, i : i + self.batch_size]
-        yb = self.epoch_labels[:, i : i + self.batch_size]
+        xb = self.epoch_rows[:, i : i + self.batch_size].transpose(1, 2).long()
+        yb = self.epoch_labels[:, i : i + self.batch_size].long()
         logits = self.model.logits(xb, spec.p)
         return F.cross_entropy(logits, yb, reduction="none").mean(1)
 
     @torch.no_grad()
     def after_backward(self, gradients: list[Tensor]) -> None:
         """Add the step's per-layer gradient norms (averaged over the epoch when logged)."""
-        squares = torch.stack([g.flatten(1).square().sum(1) for g in gradients])
-        self.norms += (squares.T @ self.layer_of).sqrt()
+        # One pass over the optimiser's flat gradient buffer (the ``gradients`` are views
+        # of it) rather than a few small kernels per parameter.
+        squares = torch.zeros_like(self.norms).view(-1)
+        squares.index_add_(0, self.layer_slots, self.engine.optimizer.grad.square())
+        self.norms += squares.view_as(self.norms).sqrt()
 
     def is_checkpoint(self, step: int) -> bool:
         return step % self.steps_per_epoch == 0
@@ -181,8 +213,14 @@ class Trainer:
         """Log this epoch's losses, accuracies and gradient norms (and snapshot the
         weights when due)."""
         spec, epoch = self.spec, step // self.steps_per_epoch
-        train_loss, train_acc = self.evaluate(self.train_slots, self.y_train)
-        test_loss, test_acc = self.evaluate(self.test_slots, self.y_test)
+        losses, correct = self.evaluate()
+        (train_loss, train_acc), (test_loss, test_acc) = (
+            (
+                losses.gather(1, rows).double().mean(1).cpu(),
+                correct.gather(1, rows).double().mean(1).cpu(),
+            )
+            for rows in self.eval_rows
+        )
         params = dict(self.model.named_parameters())
         finite = divergence.finite(params.values(), train_loss[:, None], test_loss[:, None])
         divergence.settle(finite)
