@@ -92,11 +92,10 @@ DETOUR_RULES = ("interval", "positive")
 class RegressionOptions:
     """How the convergence regression is judged (``analysis`` section of the config)."""
 
-    #: R² intervals are at level 1 - alpha. A detour is a one-sided claim (slower), so
-    #: the coefficients' and slowdowns' intervals are two-sided at 1 - 2 alpha / m, m the
-    #: number of states some runs skip (the possible detours): each lower end is a
-    #: one-sided bound at 1 - alpha / m, the bounds hold together (Bonferroni), and the
-    #: chance of calling any false detour stays below alpha.
+    #: R² intervals are at level 1 - alpha; the coefficients' and slowdowns' intervals
+    #: at 1 - alpha / m, m the number of states some runs skip (the possible detours),
+    #: so that they hold together (Bonferroni) and the chance of calling any false
+    #: detour stays below alpha.
     alpha: float = 0.05
     #: Resamples of the runs for the bootstrap intervals; 0: OLS t-intervals, no R² interval.
     bootstrap: int = 500
@@ -135,9 +134,8 @@ def bootstrap(
     """Percentile intervals, resampling runs with replacement: ``{name: (low, high)}``.
 
     ``coefficient`` and ``slowdown`` (:func:`slowdown`) per column of X, at level
-    1 - 2 alpha / family (lower ends: one-sided bounds at 1 - alpha / family,
-    Bonferroni over ``family`` one-sided comparisons), and ``rsquared`` at level
-    1 - alpha. A resample in which a state is unvisited
+    1 - alpha / family (Bonferroni over ``family`` comparisons), and ``rsquared``
+    at level 1 - alpha. A resample in which a state is unvisited
     gives that state no coefficient; a resample with no more distinct runs than
     states, or with one convergence time, is skipped. An interval needs at least
     half of the resamples, else it is NaN.
@@ -168,7 +166,7 @@ def bootstrap(
         return np.where(enough, bounds, np.nan)
 
     return {
-        name: interval(values, alpha if name == "rsquared" else 2 * alpha / family)
+        name: interval(values, alpha if name == "rsquared" else alpha / family)
         for name, values in draws.items()
     }
 
@@ -196,9 +194,8 @@ def regress(
     the convergence time, in standard deviations from the mean, of a run that
     spent all its time in that state. Intervals (``ci_low``, ``ci_high``;
     ``slowdown_low``, ``slowdown_high``; method in ``ci_method``) are bootstrap
-    percentiles, or OLS and Welch t-intervals with ``options.bootstrap`` 0; their
-    lower ends are one-sided bounds, simultaneous over the possible detours (see
-    :class:`RegressionOptions`).
+    percentiles, or OLS and Welch t-intervals with ``options.bootstrap`` 0; they
+    are simultaneous over the possible detours (see :class:`RegressionOptions`).
     Returns the fit summary and one row per state.
     """
     if options.detour_rule not in DETOUR_RULES:
@@ -270,7 +267,7 @@ def regress(
                 rsquared_low=bounds["rsquared"][0, 0], rsquared_high=bounds["rsquared"][1, 0]
             )
         else:
-            simultaneous = 2 * options.alpha / candidates  # one-sided lower bounds
+            simultaneous = options.alpha / candidates
             low, high = fit.conf_int(simultaneous).T
             slow_bounds = slowdown_t_interval(fractions, y, simultaneous)
         values = (fit.params, fit.bse, low, high, fit.pvalues, slowdown(fractions, y), *slow_bounds)
