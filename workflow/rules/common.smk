@@ -102,7 +102,11 @@ def alignment_params():
     """What the per-run alignment of normalization aligned depends on (nothing otherwise)."""
     if ANALYSIS["normalization"] != "aligned":
         return {}
-    return {"k": ANALYSIS["k_max"], "rounds": ANALYSIS["align_rounds"], "options": fit_options()}
+    return {
+        "k": ANALYSIS["k_max"],
+        "rounds": ANALYSIS["align_rounds"],
+        "options": fit_options(),
+    }
 
 
 def split_params():
