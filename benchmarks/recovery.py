@@ -5,7 +5,8 @@ functions on them (``trainmap.analysis.recovery.analyse_table``) with the
 ``analysis`` section of a config (default ``config/config.yaml``; ``--set
 key=value`` overrides a setting), and prints per scenario: true and chosen k,
 the adjusted Rand index of the decoded states (raw, no merging), detour
-precision and recall, the false detours, whether the map forks (true and
+precision and recall (and the recall of the same regression on the true
+states, the sample's power), the false detours, whether the map forks (true and
 found), and wall time. Run it twice, with and without overrides, to compare
 settings on the same samples::
 
@@ -65,7 +66,7 @@ def main() -> None:
         start = time.perf_counter()
         result = analyse_table(table.drop(columns="state"), scenario.params.metrics, analysis)
         seconds = time.perf_counter() - start
-        rows.append({**score(scenario, table, result), "seconds": seconds})
+        rows.append({**score(scenario, table, result, analysis), "seconds": seconds})
         print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1), flush=True)
     out = pd.DataFrame(rows)
     print()

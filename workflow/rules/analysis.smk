@@ -47,6 +47,7 @@ rule normalize:
         max_checkpoints=ANALYSIS["zscore_checkpoints"],
         min_length=ANALYSIS["k_max"],
         normalization=ANALYSIS["normalization"],
+        alignment=alignment_params(),
         split=split_params(),
     script:
         "../scripts/normalize.py"

@@ -113,6 +113,17 @@ def fit_options():
     }
 
 
+def alignment_params():
+    """What the per-run alignment of normalization aligned depends on (nothing otherwise)."""
+    if ANALYSIS["normalization"] != "aligned":
+        return {}
+    return {
+        "k": ANALYSIS["k_max"],
+        "rounds": ANALYSIS["align_rounds"],
+        "options": fit_options(),
+    }
+
+
 def split_params():
     """What rule normalize's split of runs into folds depends on."""
     keys = ("selection", "seed")

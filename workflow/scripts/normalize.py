@@ -1,6 +1,8 @@
-"""Z-score the metrics and split the runs into folds for state-count selection (rule normalize)."""
+"""Z-score (and align) the metrics, split the runs into folds for selecting k (rule normalize)."""
 
-from trainmap.analysis.normalize import normalize_runs
+from trainmap.analysis.align import align_runs
+from trainmap.analysis.hmm import FitOptions
+from trainmap.analysis.normalize import normalize_runs, zscore_metrics
 from trainmap.errors import TrainmapError
 from trainmap.jobs import job
 from trainmap.tables import read_metrics_table, write_table
@@ -16,6 +18,15 @@ with job(snakemake) as log:
             normalization=smk.params.normalization,
             **smk.params.split,
         )
+        if smk.params.normalization == "aligned":
+            zscores = align_runs(
+                zscores,
+                zscore_metrics(zscores),
+                options=FitOptions(**smk.params.alignment["options"]),
+                k=smk.params.alignment["k"],
+                rounds=smk.params.alignment["rounds"],
+                max_checkpoints=smk.params.max_checkpoints,
+            )
     except TrainmapError as error:  # name the setting or experiment
         raise TrainmapError(f"{smk.wildcards.name}: {error}") from error
     write_table(zscores, smk.output.zscores)

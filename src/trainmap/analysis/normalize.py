@@ -20,7 +20,8 @@ from trainmap.tables import DIVERGED, EPOCH, METRICS, RUN, RUN_NAME, STEP
 
 log = logging.getLogger(__name__)
 
-NORMALIZATIONS = ("pooled", "per_run")
+#: ``aligned`` z-scores are pooled here, then aligned per run (``trainmap.analysis.align``).
+NORMALIZATIONS = ("pooled", "per_run", "aligned")
 SELECTIONS = ("kfold", "holdout")
 #: The fold of a run that is never held out (``selection="holdout"``).
 NEVER_HELD_OUT = -1
@@ -137,7 +138,8 @@ def zscore(
 
     ``normalization``: ``per_run`` (the paper: every run with its own mean and std)
     or ``pooled`` (one mean and std from those rows of all runs together, so that a
-    state keeps the same z-scores in every run). A metric that is constant over
+    state keeps the same z-scores in every run; also for ``aligned``, whose per-run
+    alignment, :func:`trainmap.analysis.align.align_runs`, follows). A metric that is constant over
     that window (in some run, for ``per_run``) cannot be standardised; it is
     dropped for every run, so that all runs share one observation space, with a
     warning naming the runs. Returns the table (``run``, ``step``, ``epoch`` if

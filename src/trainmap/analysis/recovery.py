@@ -1,10 +1,11 @@
 """Run the whole analysis on a table with a known truth and score what it recovers.
 
 The same functions as the workflow's analysis rules, in the same order
-(normalize → sweep over k → select → fit → decode → convergence → regression),
-driven by the settings of the config's ``analysis`` section. Scores: true and
-chosen k, the adjusted Rand index of the decoded states against the true ones
-(raw, no merging of states), detour precision and recall, and whether the map
+(normalize → align with ``normalization: aligned`` → sweep over k → select →
+fit → decode → convergence → regression), driven by the settings of the
+config's ``analysis`` section. Scores: true and chosen k, the adjusted Rand
+index of the decoded states against the true ones (raw, no merging of states),
+detour precision and recall (also on the true states), and whether the map
 forks. ``benchmarks/recovery.py`` runs every scenario of
 :data:`trainmap.analysis.synthetic.SCENARIOS`; the tests run a few.
 """
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
-from trainmap.analysis import hmm, normalize, regression, training_map
+from trainmap.analysis import align, hmm, normalize, regression, training_map
 from trainmap.analysis.hmm import STATE
 from trainmap.analysis.synthetic import Scenario
 from trainmap.tables import RUN, STEP
@@ -64,6 +65,15 @@ def analyse_table(
     )
     metrics = normalize.zscore_metrics(zscores)
     options = fit_options(settings)
+    if settings["normalization"] == "aligned":
+        zscores = align.align_runs(
+            zscores,
+            metrics,
+            settings["k_max"],
+            options,
+            settings["align_rounds"],
+            settings["zscore_checkpoints"],
+        )
     sweep = pd.concat(
         [hmm.sweep(zscores, split, metrics, k, options) for k in range(1, settings["k_max"] + 1)],
         ignore_index=True,
@@ -88,17 +98,31 @@ def analyse_table(
     return {
         "selection": selection,
         "states": states,
+        "convergence": convergence,
         "summary": summary,
         "coefficients": coefficients,
     }
 
 
-def score(scenario: Scenario, table: pd.DataFrame, result: Mapping[str, pd.DataFrame]) -> dict:
+def recall(called: set[int], detours: frozenset[int]) -> float:
+    """The fraction of the true detours among the called states (NaN with no true detour)."""
+    return len(called & detours) / len(detours) if detours else np.nan
+
+
+def score(
+    scenario: Scenario,
+    table: pd.DataFrame,
+    result: Mapping[str, pd.DataFrame],
+    settings: Mapping[str, Any],
+) -> dict:
     """How well an analysis recovered a scenario's truth.
 
     Each decoded state stands for the true state most of its checkpoints are in;
     a called detour is correct when that true state is a detour. Precision is
-    NaN when nothing is called, recall when there is no true detour.
+    NaN when nothing is called, recall when there is no true detour. The
+    oracle recall is that of the same regression on the *true* states: what the
+    sampled convergence times allow at all, so that a miss it shares is the
+    sample's lack of power, not the decoding's fault.
     """
     truth = table.sort_values([RUN, STEP], kind="stable")[STATE].to_numpy()
     decoded = result["states"].sort_values([RUN, STEP], kind="stable")[STATE].to_numpy()
@@ -106,6 +130,11 @@ def score(scenario: Scenario, table: pd.DataFrame, result: Mapping[str, pd.DataF
     called = [int(s) for s in result["summary"].loc[0, "detours"].split()]
     found = {int(majority[s]) for s in called}
     correct = [s for s in called if majority[s] in scenario.detours]
+    truth_occupancy = training_map.occupancy_fractions(table, scenario.params.k)
+    oracle_summary, _ = regression.regress(
+        truth_occupancy, result["convergence"], regression_options(settings)
+    )
+    oracle = {int(s) for s in oracle_summary["detours"].split()}
     moves = training_map.transitions(result["states"])[["source", "target"]].drop_duplicates()
     chosen = result["selection"].loc[result["selection"]["chosen"]].iloc[0]
     summary = result["summary"].iloc[0]
@@ -117,9 +146,8 @@ def score(scenario: Scenario, table: pd.DataFrame, result: Mapping[str, pd.DataF
         "at_edge": bool(chosen["at_edge"]),
         "ari": adjusted_rand_score(truth, decoded),
         "detour_precision": len(correct) / len(called) if called else np.nan,
-        "detour_recall": (
-            len(found & scenario.detours) / len(scenario.detours) if scenario.detours else np.nan
-        ),
+        "detour_recall": recall(found, scenario.detours),
+        "oracle_recall": recall(oracle, scenario.detours),
         "false_detours": " ".join(str(s) for s in called if majority[s] not in scenario.detours),
         "true_forking": scenario.forking,
         "forking": training_map.is_forking(moves, training_map.node_table(result["states"])),
