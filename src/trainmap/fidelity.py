@@ -59,7 +59,7 @@ class Missing(Exception):
 
 
 class Underpowered(Exception):
-    """The run has too few runs per state for the regression a claim needs."""
+    """The run has too few runs (or events) to judge the claim; the message says why."""
 
 
 @dataclass
@@ -132,7 +132,9 @@ def _regression_row(ctx: Context, setting: str) -> pd.Series:
     """Table 1's row of a setting whose regression is powered enough to be judged."""
     row = _table1_row(ctx, setting)
     if str(row.get("Regression", "")).startswith("underpowered"):
-        raise Underpowered(f"{setting}: {row['Regression']}")
+        raise Underpowered(
+            f"regression {setting}: {row['Regression']}: needs more seeds (paper: 40)"
+        )
     return row
 
 
@@ -327,6 +329,21 @@ def _sandbox_logs(ctx: Context, experiment: str) -> pd.DataFrame:
     return read_logs(paths)
 
 
+def _share(hits: int, total: int, claim: Mapping, events: str) -> float:
+    """``hits / total``, or :class:`Underpowered` when its 95 % Wilson interval contains
+    the claim's threshold: then so few ``events`` cannot say on which side it lies."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(hits, total, alpha=0.05, method="wilson")
+    threshold = claim["expect"]["value"]
+    if low < threshold < high:
+        raise Underpowered(
+            f"{hits}/{total} {events}: 95% interval {low:.2f}-{high:.2f} contains "
+            f"{threshold:g}; needs more runs"
+        )
+    return hits / total
+
+
 def _run_curves(log: pd.DataFrame):
     return log.sort_values("epoch").groupby("run", sort=True)
 
@@ -345,7 +362,8 @@ def _sandbox_two_phase(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     if not good:
         return 0.0, f"no run of base reaches test accuracy > {threshold:g}"
     two = sum(drops[key] >= 2 for key in good)
-    return two / len(good), f"{two}/{len(good)} successful base runs have ≥ 2 loss drops"
+    events = "successful base runs with ≥ 2 loss drops"
+    return _share(two, len(good), claim, events), f"{two}/{len(good)} {events}"
 
 
 def _sandbox_transfer(claim: Mapping, ctx: Context) -> tuple[Any, str]:
@@ -375,10 +393,8 @@ def _sandbox_spikes(claim: Mapping, ctx: Context) -> tuple[Any, str]:
             hits += bool(np.nanmax(norm[event.start : event.end + 2]) >= top)
     if not total:
         return np.nan, "no loss spike in the base runs"
-    return (
-        hits / total,
-        f"{hits}/{total} spikes reach the top quartile of their run's gradient norm",
-    )
+    events = "spikes reach the top quartile of their run's gradient norm"
+    return _share(hits, total, claim, events), f"{hits}/{total} {events}"
 
 
 def _sandbox_ablation(claim: Mapping, ctx: Context) -> tuple[Any, str]:
@@ -483,8 +499,7 @@ def evaluate(claims: list[Mapping[str, Any]], ctx: Context) -> pd.DataFrame:
         except Missing as missing:
             reproduced, status, reason = "", NOT_JUDGED, f"not in this run: {missing}"
         except Underpowered as underpowered:
-            reproduced, status = "", NOT_JUDGED
-            reason = f"regression {underpowered}: needs more seeds (paper: 40)"
+            reproduced, status, reason = "", NOT_JUDGED, str(underpowered)
         rows.append(
             {
                 "id": claim["id"],
