@@ -6,6 +6,7 @@ Every figure names what it is made from: the setting's title, the config's
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,9 +55,13 @@ def read_tables(panels: list[dict], files: Sequence[str | Path]) -> dict[str, pd
     return {panel["name"]: pd.read_csv(f) for panel, f in zip(panels, files, strict=True)}
 
 
-def label(title: str, scale: str, runs: int) -> str:
-    """The line every figure carries: what it is made from."""
-    return f"{title}\nscale: {scale}, {runs} runs"
+def label(title: str, scale: str, runs: int, width: int = 60) -> str:
+    """The line every figure carries: what it is made from.
+
+    The title is wrapped at ``width`` characters so that the titles of neighbouring
+    panels do not run into each other.
+    """
+    return f"{textwrap.fill(title, width)}\nscale: {scale}, {runs} runs"
 
 
 def training_map(
