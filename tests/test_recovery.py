@@ -93,10 +93,11 @@ def test_kfold_holds_every_run_out_once():
 
 
 def test_one_standard_error_rule_takes_the_fewest_states_within_one_se():
+    # No parameters, so each fold's held-out BIC is -2 log-likelihood: bic + noise.
     rows = [
-        {"k": k, "fold": f, "restart": 0, "n_params": k, "train_loglik": 0.0, "converged": True}
-        | dict.fromkeys(("heldout_loglik", "heldout_aic", "train_aic", "train_bic"), 0.0)
-        | {"heldout_bic": bic + noise}
+        {"k": k, "fold": f, "restart": 0, "n_params": 0, "train_loglik": 0.0, "converged": True}
+        | dict.fromkeys(("train_aic", "train_bic"), 0.0)
+        | {"heldout_loglik": -(bic + noise) / 2, "heldout_checkpoints": 10}
         for k, bic in ((1, 100.0), (2, 10.0), (3, 9.0), (4, 9.5))
         for f, noise in enumerate((-2.0, 0.0, 2.0))
     ]
@@ -104,7 +105,22 @@ def test_one_standard_error_rule_takes_the_fewest_states_within_one_se():
     assert hmm.chosen_k(hmm.select_states(sweep)) == 3
     selection = hmm.select_states(sweep, one_standard_error=True)
     assert hmm.chosen_k(selection) == 2
-    assert selection.loc[1, "heldout_bic_se"] == pytest.approx(2 / np.sqrt(3))
+    # Three folds' BICs summed, with the standard error of a sum of three draws.
+    assert selection.loc[1, "heldout_bic"] == pytest.approx(30.0)
+    assert selection.loc[1, "heldout_bic_se"] == pytest.approx(2 * np.sqrt(3))
+
+
+def test_held_out_bic_of_all_folds_is_the_bic_of_their_runs_together():
+    rows = [
+        {"k": 2, "fold": f, "restart": 0, "n_params": 7, "train_loglik": 0.0, "converged": True}
+        | dict.fromkeys(("train_aic", "train_bic"), 0.0)
+        | {"heldout_loglik": loglik, "heldout_checkpoints": n}
+        for f, (loglik, n) in enumerate(((-50.0, 100), (-70.0, 150), (-40.0, 90)))
+    ]
+    selection = hmm.select_states(pd.DataFrame(rows))
+    _, bic = hmm.information_criteria(-160.0, 7, 340)
+    assert selection.loc[0, "heldout_bic"] == pytest.approx(bic)
+    assert selection.loc[0, "heldout_loglik"] == pytest.approx(-160.0)
 
 
 def test_pooled_zscores_keep_a_state_at_the_same_place_in_every_run():

@@ -3,8 +3,10 @@
 Hu et al. (2023), section 2.1: a full-covariance Gaussian HMM fitted with
 Baum-Welch and several random restarts; the number of hidden states is chosen
 on held-out runs (one 80/20 split in the paper; here also K folds over runs,
-the mean held-out score with its standard error). Restarts are seeded here (the
-authors' code did not seed them), so the same config gives the same model.
+every run held out once, scored as one held-out set with a standard error).
+Restarts are seeded here (the authors' code did not seed them) and start from
+Gaussian mixtures rather than hmmlearn's K-means, so the same config gives the
+same model and small states are not lost at the start.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 from hmmlearn.hmm import GaussianHMM
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
+from sklearn.mixture import GaussianMixture
 
 from trainmap.errors import TrainmapError
 from trainmap.tables import EPOCH, RUN, STEP, atomic_output
@@ -70,7 +73,7 @@ def information_criteria(loglik: float, n_params: int, n_obs: int) -> tuple[floa
 
 
 def scores(train: float, held: float, n_params: int, n_train: int, n_held: int) -> dict:
-    """A sweep-table row's scores: train and held-out log-likelihood, AIC and BIC."""
+    """A sweep-table row's scores: train and held-out log-likelihood, AIC and BIC, sizes."""
     train_aic, train_bic = information_criteria(train, n_params, n_train)
     held_aic, held_bic = information_criteria(held, n_params, n_held)
     return {
@@ -80,6 +83,8 @@ def scores(train: float, held: float, n_params: int, n_train: int, n_held: int) 
         "train_bic": train_bic,
         "heldout_aic": held_aic,
         "heldout_bic": held_bic,
+        "train_checkpoints": n_train,
+        "heldout_checkpoints": n_held,
     }
 
 
@@ -88,19 +93,53 @@ def restart_seed(seed: int, k: int, restart: int) -> int:
     return int(np.random.SeedSequence([seed, k, restart]).generate_state(1)[0])
 
 
+#: Gaussian-mixture initialisations tried per restart; the most likely one starts Baum-Welch.
+MIXTURE_INITS = 10
+
+
+def initial_emissions(
+    X: np.ndarray, k: int, random_state: int, options: FitOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """Starting means and covariances of a restart: the most likely of several Gaussian mixtures.
+
+    hmmlearn starts every restart from the K-means clustering with the lowest
+    within-cluster sum of squares over 10 seeds. When one state holds most of the
+    checkpoints (the state runs end in), that clustering splits it and merges small
+    states, every restart starts there, and Baum-Welch stays (benchmark fork: all 4
+    restarts of a 4-state fit in one fold). A Gaussian mixture fitted from each
+    K-means start and ranked by likelihood, the HMM's own emission model without the
+    time order, keeps the small states apart.
+    """
+    mixture = GaussianMixture(
+        n_components=k,
+        covariance_type=options.covariance_type,
+        reg_covar=options.min_covar,
+        n_init=MIXTURE_INITS,
+        random_state=random_state,
+    ).fit(X)
+    return mixture.means_, mixture.covariances_
+
+
 def fit_restart(
     X: np.ndarray, lengths: np.ndarray, k: int, restart: int, options: FitOptions
 ) -> GaussianHMM | None:
-    """One seeded Baum-Welch fit; ``None`` (with a warning) if it breaks down numerically."""
+    """One seeded Baum-Welch fit; ``None`` (with a warning) if it breaks down numerically.
+
+    Means and covariances start from :func:`initial_emissions`, start and
+    transition probabilities from hmmlearn's uniform ones.
+    """
+    random_state = restart_seed(options.seed, k, restart)
     model = GaussianHMM(
         n_components=k,
         covariance_type=options.covariance_type,
         n_iter=options.n_iter,
         tol=options.tol,
         min_covar=options.min_covar,
-        random_state=restart_seed(options.seed, k, restart),
+        random_state=random_state,
+        init_params="st",
     )
     try:
+        model.means_, model.covars_ = initial_emissions(X, k, random_state, options)
         model.fit(X, lengths)
     except (ValueError, np.linalg.LinAlgError) as error:
         log.warning("k=%d restart %d failed: %s", k, restart, error)
@@ -149,6 +188,8 @@ SWEEP_COLUMNS = [
     "train_bic",
     "heldout_aic",
     "heldout_bic",
+    "train_checkpoints",
+    "heldout_checkpoints",
     "converged",
     "iterations",
 ]
@@ -197,21 +238,46 @@ def sweep(
     return pd.DataFrame(rows).reindex(columns=SWEEP_COLUMNS)
 
 
-#: Held-out scores averaged over folds in a selection table.
+#: Held-out scores of a selection table: over the held-out checkpoints of all folds together.
 HELD_OUT_SCORES = ["heldout_loglik", "heldout_aic", "heldout_bic"]
+
+
+def pooled_held_out(per_fold: pd.DataFrame) -> pd.DataFrame:
+    """Per k, the held-out scores of all folds' held-out runs taken as one held-out set.
+
+    ``per_fold``: one row per k and fold (``heldout_loglik``, ``heldout_checkpoints``,
+    ``n_params``). The log-likelihood is the sum over folds (every run is held out
+    once with K folds), AIC and BIC are those of that sum with the penalty of all
+    held-out checkpoints. A standard error (``<score>_se``; NaN with one fold)
+    treats each fold's share, its log-likelihood term plus its checkpoints' share
+    of the penalty, as one of K independent draws.
+    """
+    frame = per_fold.copy()
+    n_total = frame.groupby("k")["heldout_checkpoints"].transform("sum")
+    share = frame["heldout_checkpoints"] / n_total
+    terms = {
+        "heldout_loglik": frame["heldout_loglik"],
+        "heldout_aic": -2 * frame["heldout_loglik"] + 2 * frame["n_params"] * share,
+        "heldout_bic": -2 * frame["heldout_loglik"] + frame["n_params"] * np.log(n_total) * share,
+    }
+    grouped = pd.DataFrame(terms).assign(k=frame["k"]).groupby("k")
+    pooled = grouped.sum()
+    spread = grouped.std(ddof=1) * np.sqrt(grouped.size().to_numpy()[:, None])
+    return pooled.join(spread.add_suffix("_se"))
 
 
 def select_states(
     sweep_table: pd.DataFrame, criterion: str = "bic", one_standard_error: bool = False
 ) -> pd.DataFrame:
-    """Per k and fold the restart with the best train log-likelihood; per k the mean over folds.
+    """Per k and fold the restart with the best train log-likelihood; per k the held-out score.
 
     ``criterion``: ``bic`` (lowest held-out BIC, the paper) or ``loglik``
-    (highest held-out log-likelihood, the authors' code). Each held-out score
-    gets its mean over folds and its standard error (``<score>_se``; NaN with one
-    fold). ``one_standard_error``: choose the fewest states whose mean score lies
-    within one standard error of the best mean (the one-standard-error rule),
-    instead of the best. A k whose fits failed in some fold is not chosen.
+    (highest held-out log-likelihood, the authors' code), both over the held-out
+    runs of every fold together (:func:`pooled_held_out`; with the paper's single
+    split, its held-out runs). Train scores are means over folds.
+    ``one_standard_error``: choose the fewest states whose score lies within one
+    standard error of the best (the one-standard-error rule), instead of the
+    best. A k whose fits failed in some fold is not chosen.
     """
     if criterion not in CRITERIA:
         raise TrainmapError(
@@ -225,9 +291,7 @@ def select_states(
     per_fold = ok.loc[ok.groupby(["k", "fold"])["train_loglik"].idxmax()]
     grouped = per_fold.groupby("k")
     best = grouped[["n_params", "train_loglik", "train_aic", "train_bic"]].mean()
-    for score in HELD_OUT_SCORES:
-        best[score] = grouped[score].mean()
-        best[f"{score}_se"] = grouped[score].std(ddof=1) / np.sqrt(grouped[score].size())
+    best = best.join(pooled_held_out(per_fold))
     best["folds"] = grouped.size()
     counts = sweep_table.groupby("k")["converged"].agg(["sum", "size"])
     best["restarts_converged"] = counts.loc[best.index, "sum"]

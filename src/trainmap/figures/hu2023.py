@@ -142,8 +142,9 @@ def model_selection(
 ) -> None:
     """Figure 10: held-out BIC, AIC and −2 log-likelihood against the number of states.
 
-    With K folds each point is the mean over folds with its standard error as a
-    bar. A choice at the largest k tried is marked: more states may fit better.
+    With K folds each point scores the held-out runs of all folds together (every
+    run held out once), with its standard error as a bar. A choice at the largest k
+    tried is marked: more states may fit better.
     """
     fig, axes = _grid(len(panels))
     for ax, panel in zip(axes, panels, strict=False):
@@ -154,7 +155,7 @@ def model_selection(
             ("heldout_loglik", -2, "^:", "−2 log-lik."),
         )
         folds = int(sel["folds"].max())
-        where = f"held-out, mean of {folds} folds ± SE" if folds > 1 else "held-out"
+        where = f"held-out, {folds} folds together ± SE" if folds > 1 else "held-out"
         for column, factor, style, name in curves:
             ax.errorbar(
                 sel["k"],
