@@ -1,13 +1,13 @@
-"""How often a Baum-Welch restart reaches the best fit: hmmlearn's K-means start against ours.
+"""How often a Baum-Welch restart reaches the best fit, by how the restarts start.
 
 For scenarios of the recovery benchmark (``trainmap.analysis.synthetic``), at the
 true state count, on the fit runs of every fold of the workflow's split (pooled
-z-scores, 5 folds), fits ``--restarts`` seeded restarts twice: started as
-hmmlearn starts them (the K-means clustering with the lowest sum of squares
-over 10 seeds) and as ``trainmap.analysis.hmm.fit_restart`` starts them (the
-most likely of 10 Gaussian mixtures). Prints per scenario and start the share
-of restarts whose log-likelihood is within 1 of the best any restart of that
-fold reached, and the seconds per restart::
+z-scores, 5 folds), fits ``--restarts`` seeded restarts with each ``analysis.init``:
+``kmeans`` (hmmlearn's start: the K-means clustering with the lowest sum of
+squares over 10 seeds) and ``mixture`` (the most likely of 10 Gaussian
+mixtures). Prints per scenario and start the share of restarts whose
+log-likelihood is within 1 of the best any restart of that fold reached, and the
+seconds per restart::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/initialisation.py
 """
@@ -17,37 +17,16 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from hmmlearn.hmm import GaussianHMM
 
 from trainmap.analysis import hmm, normalize
 from trainmap.analysis.synthetic import SCENARIOS, sample_scenario
 from trainmap.jobs import limit_threads
 
 DEFAULT_SCENARIOS = ["fork", "8 states, detour", "correlated metrics"]
-
-
-def kmeans_start(
-    X: np.ndarray, lengths: np.ndarray, k: int, restart: int, options: hmm.FitOptions
-) -> GaussianHMM | None:
-    """A restart as hmmlearn starts it by default."""
-    model = GaussianHMM(
-        n_components=k,
-        covariance_type=options.covariance_type,
-        n_iter=options.n_iter,
-        tol=options.tol,
-        min_covar=options.min_covar,
-        random_state=hmm.restart_seed(options.seed, k, restart),
-    )
-    try:
-        return model.fit(X, lengths)
-    except (ValueError, np.linalg.LinAlgError):
-        return None
-
-
-STARTS = {"hmmlearn K-means": kmeans_start, "mixture (trainmap)": hmm.fit_restart}
 
 
 def main() -> None:
@@ -72,9 +51,12 @@ def main() -> None:
         for fold, fit_runs, _ in hmm.folds(split):
             X, lengths = hmm.sequences(zscores, scenario.params.metrics, fit_runs)
             found = {}
-            for start, fit in STARTS.items():
+            for start in hmm.INITS:
                 begin = time.perf_counter()
-                models = [fit(X, lengths, k, r, options) for r in range(args.restarts)]
+                start_options = replace(options, init=start)
+                models = [
+                    hmm.fit_restart(X, lengths, k, r, start_options) for r in range(args.restarts)
+                ]
                 seconds = (time.perf_counter() - begin) / args.restarts
                 found[start] = ([m.score(X, lengths) if m else -np.inf for m in models], seconds)
             best = max(max(scores) for scores, _ in found.values())

@@ -3,8 +3,9 @@
 On a table of the default config's size (10 runs × 150 checkpoints × 14 correlated
 metrics, sampled from the detour scenario's HMM), times the sweep k = 1..k_max of
 the ``analysis`` section of a config (default ``config/config.yaml``) with the
-paper's holdout split and with K folds, for diagonal and full covariances, in one
-process, and prints the seconds and the ratio against the holdout sweep::
+paper's holdout split and with K folds, for diagonal and full covariances and
+both restart starts (``analysis.init``), in one process, and prints the seconds,
+the chosen k, and the ratios against the holdout sweep and the K-means start::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/selection_cost.py
 """
@@ -12,6 +13,7 @@ process, and prints the seconds and the ratio against the holdout sweep::
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from pathlib import Path
 
@@ -36,7 +38,7 @@ def main() -> None:
     params = mixed_metrics(detour_graph_hmm())
     table = sample_runs(params, args.runs, args.length, seed=0).drop(columns="state")
     rows = []
-    for covariance_type in ("diag", "full"):
+    for init, covariance_type in itertools.product(hmm.INITS, ("diag", "full")):
         options = hmm.FitOptions(
             restarts=analysis["restarts"],
             seed=0,
@@ -44,6 +46,7 @@ def main() -> None:
             tol=analysis["tol"],
             min_covar=analysis["min_covar"],
             covariance_type=covariance_type,
+            init=init,
         )
         for selection in ("holdout", "kfold"):
             zscores, split = normalize.normalize_runs(
@@ -60,6 +63,7 @@ def main() -> None:
             chosen = hmm.chosen_k(hmm.select_states(sweep))
             rows.append(
                 {
+                    "init": init,
                     "covariance": covariance_type,
                     "selection": selection,
                     "seconds": seconds,
@@ -68,8 +72,14 @@ def main() -> None:
             )
             print(rows[-1], flush=True)
     out = pd.DataFrame(rows)
-    holdout = out[out["selection"] == "holdout"].set_index("covariance")["seconds"]
-    out["ratio to holdout"] = out["seconds"] / holdout.loc[out["covariance"]].to_numpy()
+    keys = ["init", "covariance"]
+    holdout = out[out["selection"] == "holdout"].set_index(keys)["seconds"]
+    out["ratio to holdout"] = (
+        out["seconds"] / holdout.loc[pd.MultiIndex.from_frame(out[keys])].to_numpy()
+    )
+    kmeans = out[out["init"] == "kmeans"].set_index(["covariance", "selection"])["seconds"]
+    same = pd.MultiIndex.from_frame(out[["covariance", "selection"]])
+    out["ratio to kmeans start"] = out["seconds"] / kmeans.loc[same].to_numpy()
     print(out.to_markdown(index=False, floatfmt=".2f"))
 
 

@@ -109,7 +109,15 @@ def fit_options():
     """trainmap.analysis.hmm.FitOptions fields from the config."""
     return {
         key: ANALYSIS[key]
-        for key in ("restarts", "seed", "n_iter", "tol", "min_covar", "covariance_type")
+        for key in (
+            "restarts",
+            "seed",
+            "n_iter",
+            "tol",
+            "min_covar",
+            "covariance_type",
+            "init",
+        )
     }
 
 

@@ -44,6 +44,10 @@ class FitOptions:
     #: ``full`` (the paper) or ``diag``: with few runs, full covariances fitted on the
     #: fit runs overfit and held-out BIC falls to one state (config/README.md).
     covariance_type: str = "full"
+    #: How each restart's means and covariances start: ``mixture`` (the most likely of
+    #: several Gaussian mixtures, :func:`initial_emissions`) or ``kmeans`` (hmmlearn's
+    #: default, as the authors' code).
+    init: str = "mixture"
 
 
 def sequences(
@@ -93,6 +97,7 @@ def restart_seed(seed: int, k: int, restart: int) -> int:
     return int(np.random.SeedSequence([seed, k, restart]).generate_state(1)[0])
 
 
+INITS = ("mixture", "kmeans")
 #: Gaussian-mixture initialisations tried per restart; the most likely one starts Baum-Welch.
 MIXTURE_INITS = 10
 
@@ -125,10 +130,14 @@ def fit_restart(
 ) -> GaussianHMM | None:
     """One seeded Baum-Welch fit; ``None`` (with a warning) if it breaks down numerically.
 
-    Means and covariances start from :func:`initial_emissions`, start and
-    transition probabilities from hmmlearn's uniform ones.
+    With ``options.init`` ``mixture``, means and covariances start from
+    :func:`initial_emissions`; start and transition probabilities start uniform,
+    as hmmlearn starts them.
     """
+    if options.init not in INITS:
+        raise TrainmapError(f"analysis.init must be one of {list(INITS)}, not {options.init!r}")
     random_state = restart_seed(options.seed, k, restart)
+    mixture = options.init == "mixture"
     model = GaussianHMM(
         n_components=k,
         covariance_type=options.covariance_type,
@@ -136,10 +145,11 @@ def fit_restart(
         tol=options.tol,
         min_covar=options.min_covar,
         random_state=random_state,
-        init_params="st",
+        init_params="st" if mixture else "stmc",
     )
     try:
-        model.means_, model.covars_ = initial_emissions(X, k, random_state, options)
+        if mixture:
+            model.means_, model.covars_ = initial_emissions(X, k, random_state, options)
         model.fit(X, lengths)
     except (ValueError, np.linalg.LinAlgError) as error:
         log.warning("k=%d restart %d failed: %s", k, restart, error)

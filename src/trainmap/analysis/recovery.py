@@ -25,7 +25,7 @@ from trainmap.analysis.synthetic import Scenario
 from trainmap.tables import RUN, STEP
 
 #: FitOptions fields among the analysis settings.
-FIT_KEYS = ("restarts", "seed", "n_iter", "tol", "min_covar", "covariance_type")
+FIT_KEYS = ("restarts", "seed", "n_iter", "tol", "min_covar", "covariance_type", "init")
 
 
 def fit_options(settings: Mapping[str, Any]) -> hmm.FitOptions:
