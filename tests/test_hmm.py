@@ -151,3 +151,14 @@ def test_mixture_start_reaches_the_true_likelihood_where_kmeans_starts_merge_sta
     assert max(max(shortfalls["mixture", seed]) for seed in (0, 1)) < 0
     # ...while K-means starts (hmmlearn's) stay hundreds of nats short in some sample.
     assert max(max(shortfalls["kmeans", seed]) for seed in (0, 1)) > 100
+
+
+def test_a_state_holding_only_last_checkpoints_fails_its_restart_instead_of_crashing():
+    # Every run's last checkpoint lies far from the rest: a state with nowhere to go.
+    truth = graph_hmm({0: [1]}, stay=0.95)
+    runs = sample_runs(truth, n_runs=6, length=40, seed=0)
+    X, lengths = hmm.sequences(runs, truth.metrics)
+    X = X.copy()
+    X[np.cumsum(lengths) - 1] += 25.0
+    fits = [hmm.fit_restart(X, lengths, 3, r, hmm.FitOptions(restarts=4)) for r in range(4)]
+    assert fits == [None] * 4

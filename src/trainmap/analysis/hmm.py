@@ -159,6 +159,10 @@ def fit_restart(
         # A state that lost every observation during EM gets NaN parameters.
         log.warning("k=%d restart %d failed: a state was left with no observations", k, restart)
         return None
+    if not np.allclose(model.transmat_.sum(axis=1), 1):
+        # A state holding only runs' last checkpoints has no transition to estimate.
+        log.warning("k=%d restart %d failed: a state has no transitions out of it", k, restart)
+        return None
     return model
 
 
