@@ -32,13 +32,18 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "config/config.yaml")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--length", type=int, default=150)
+    parser.add_argument(
+        "--covariance-type", action="append", choices=["diag", "full"], help="default: both"
+    )
     args = parser.parse_args()
     limit_threads(1)
     analysis = yaml.safe_load(args.config.read_text())["analysis"]
     params = mixed_metrics(detour_graph_hmm())
     table = sample_runs(params, args.runs, args.length, seed=0).drop(columns="state")
     rows = []
-    for init, covariance_type in itertools.product(hmm.INITS, ("diag", "full")):
+    for init, covariance_type in itertools.product(
+        hmm.INITS, args.covariance_type or ("diag", "full")
+    ):
         options = hmm.FitOptions(
             restarts=analysis["restarts"],
             seed=0,
