@@ -30,6 +30,7 @@ SETTINGS = {
     "k_max": 5,
     "k_extend": 2,
     "restarts": 1,
+    "init": "mixture",
     "seed": 0,
     "n_iter": 50,
     "tol": 0.01,
