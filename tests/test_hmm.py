@@ -7,6 +7,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from trainmap.analysis import hmm, normalize
 from trainmap.analysis.synthetic import FORK, SYNTHETIC_METRICS, detour_hmm, graph_hmm, sample_runs
+from trainmap.errors import TrainmapError
 
 OPTIONS = hmm.FitOptions(restarts=2, seed=0, n_iter=60, tol=1e-2)
 
@@ -162,3 +163,8 @@ def test_a_state_holding_only_last_checkpoints_fails_its_restart_instead_of_cras
     X[np.cumsum(lengths) - 1] += 25.0
     fits = [hmm.fit_restart(X, lengths, 3, r, hmm.FitOptions(restarts=4)) for r in range(4)]
     assert fits == [None] * 4
+
+
+def test_an_unknown_start_is_named():
+    with pytest.raises(TrainmapError, match="analysis.init"):
+        hmm.FitOptions(init="random")

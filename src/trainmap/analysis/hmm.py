@@ -29,6 +29,8 @@ from trainmap.tables import EPOCH, RUN, STEP, atomic_output
 log = logging.getLogger(__name__)
 
 STATE = "state"
+#: How a restart starts its emissions (``FitOptions.init``).
+INITS = ("mixture", "kmeans")
 CRITERIA = {"bic": ("heldout_bic", "min"), "loglik": ("heldout_loglik", "max")}
 
 
@@ -48,6 +50,10 @@ class FitOptions:
     #: several Gaussian mixtures, :func:`initial_emissions`) or ``kmeans`` (hmmlearn's
     #: default, as the authors' code).
     init: str = "mixture"
+
+    def __post_init__(self) -> None:
+        if self.init not in INITS:
+            raise TrainmapError(f"analysis.init must be one of {list(INITS)}, not {self.init!r}")
 
 
 def sequences(
@@ -97,7 +103,6 @@ def restart_seed(seed: int, k: int, restart: int) -> int:
     return int(np.random.SeedSequence([seed, k, restart]).generate_state(1)[0])
 
 
-INITS = ("mixture", "kmeans")
 #: Gaussian-mixture initialisations tried per restart; the most likely one starts Baum-Welch.
 MIXTURE_INITS = 10
 
@@ -134,8 +139,6 @@ def fit_restart(
     :func:`initial_emissions`; start and transition probabilities start uniform,
     as hmmlearn starts them.
     """
-    if options.init not in INITS:
-        raise TrainmapError(f"analysis.init must be one of {list(INITS)}, not {options.init!r}")
     random_state = restart_seed(options.seed, k, restart)
     mixture = options.init == "mixture"
     model = GaussianHMM(
@@ -250,10 +253,6 @@ def sweep(
                 rows[-1]["converged"],
             )
     return pd.DataFrame(rows).reindex(columns=SWEEP_COLUMNS)
-
-
-#: Held-out scores of a selection table: over the held-out checkpoints of all folds together.
-HELD_OUT_SCORES = ["heldout_loglik", "heldout_aic", "heldout_bic"]
 
 
 def pooled_held_out(per_fold: pd.DataFrame) -> pd.DataFrame:
