@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hmmlearn.hmm import GaussianHMM
 
 from trainmap.analysis import align, hmm, normalize, regression, training_map
 from trainmap.analysis.recovery import analyse_table, score
@@ -21,7 +22,6 @@ from trainmap.tables import write_table
 # The default config's analysis settings, made small enough for a test.
 SETTINGS = {
     "normalization": "pooled",
-    "align_rounds": 3,
     "zscore_checkpoints": 1000,
     "selection": "kfold",
     "folds": 3,
@@ -215,19 +215,59 @@ def test_equally_fast_fork_branches_are_not_detours():
     assert false_calls <= 1
 
 
-def test_affine_fit_recovers_a_known_map_per_column():
-    expected = np.random.default_rng(0).normal(0, 1, (50, 3))
-    expected[:, 2] = 1.0  # a run that stays in one state: only an offset is found
-    observed = np.array([0.5, -1.0, 2.0]) + np.array([1.3, 0.7, 4.0]) * expected
-    offset, scale = align.affine_fit(observed, expected)
-    np.testing.assert_allclose(scale, [1.3, 0.7, 1.0])
-    np.testing.assert_allclose(offset, [0.5, -1.0, 5.0])  # 2 + 4 * 1 - 1 * 1
+def _model(means: np.ndarray, covars: np.ndarray) -> GaussianHMM:
+    k = len(means)
+    model = GaussianHMM(k, covariance_type="full")
+    model.n_features = means.shape[1]
+    model.startprob_, model.transmat_ = np.full(k, 1 / k), np.full((k, k), 1 / k)
+    model.means_, model.covars_ = means, covars
+    return model
+
+
+def test_map_update_finds_each_runs_known_map_given_the_states():
+    """Runs whose metrics are known affine maps of one HMM's emissions: given the true
+    states and model, the maximum-likelihood maps are the true inverse maps."""
+    rng = np.random.default_rng(0)
+    means = np.array([[0.0, 0.0, 0.0], [3.0, -2.0, 1.0]])
+    covars = np.stack([np.eye(3) * 0.5 + 0.2, np.eye(3) * 0.3 + 0.1])
+    scale = np.array([[1.0, 1.0, 1.0], [0.5, 2.0, 1.3], [1.7, 0.8, 0.6]])
+    offset = np.array([[0.0, 0.0, 0.0], [1.0, -0.5, 2.0], [-1.5, 0.3, 0.0]])
+    states = np.tile(np.repeat([0, 1], 1000), 3)
+    run_index = np.repeat([0, 1, 2], 2000)
+    y = np.array([rng.multivariate_normal(means[s], covars[s]) for s in states])
+    x = (y - offset[run_index]) / scale[run_index]
+    posteriors = np.eye(2)[states]
+    found = np.ones_like(scale), np.zeros_like(offset)
+    for _ in range(3):
+        found = align.map_update(x, run_index, posteriors, _model(means, covars), *found)
+    np.testing.assert_allclose(found[0], scale, rtol=0.05)
+    np.testing.assert_allclose(found[1], offset, atol=0.1)
+
+
+def test_joint_loglik_is_the_likelihood_of_the_unmapped_runs():
+    """The joint fit's log-likelihood equals, run by run, the likelihood of the run's own
+    z-scores under the HMM mapped back to its units (means and covariances)."""
+    scenario = Scenario("offsets", detour_graph_hmm(), n_runs=6, offset_sd=0.5, scale_sd=0.2)
+    table = sample_scenario(scenario, seed=0)
+    metrics = scenario.params.metrics
+    X, lengths = hmm.sequences(table, metrics)
+    run_index = np.repeat(np.arange(len(lengths)), lengths)
+    options = hmm.FitOptions(restarts=1)
+    best, _ = align.search(X, lengths, run_index, 3, options)
+    total, start = 0.0, 0
+    for r, length in enumerate(lengths):
+        a, c = best.scale[r], best.offset[r]
+        back = _model((best.model.means_ - c) / a, best.model.covars_ / np.outer(a, a))
+        back.startprob_, back.transmat_ = best.model.startprob_, best.model.transmat_
+        total += back.score(X[start : start + length])
+        start += length
+    assert total == pytest.approx(best.loglik, rel=1e-9)
 
 
 def test_alignment_removes_per_run_offsets_and_scales():
-    """Runs that differ by their own affine map of each metric: aligned to an HMM with the
-    true number of states (k_max 4), z-scores recover the states and their count, with no
-    false detour. (Aligned to an over-split HMM, the extra states can absorb the maps.)"""
+    """Runs that differ by their own affine map of each metric: aligned jointly with the
+    HMM, searched down from more states than the truth has (k_max 5), the z-scores recover
+    the 4 states and the detour, with no false detour."""
     scenario = Scenario(
         "offsets",
         detour_graph_hmm(),
@@ -237,7 +277,9 @@ def test_alignment_removes_per_run_offsets_and_scales():
         detours=frozenset({3}),
         forking=True,
     )
-    found = recovered(scenario, sample_scenario(scenario, seed=0), normalization="aligned", k_max=4)
+    table = sample_scenario(scenario, seed=0)
+    assert recovered(scenario, table)["ari"] < 0.9  # pooled z-scores keep the maps
+    found = recovered(scenario, table, normalization="aligned")
     assert found["chosen_k"] == 4 and found["ari"] >= 0.9
     assert found["false_detours"] == ""
 

@@ -126,8 +126,7 @@ def alignment_params():
     if ANALYSIS["normalization"] != "aligned":
         return {}
     return {
-        "k": ANALYSIS["k_max"],
-        "rounds": ANALYSIS["align_rounds"],
+        "k_max": ANALYSIS["k_max"],
         "options": fit_options(),
     }
 

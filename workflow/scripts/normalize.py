@@ -19,12 +19,11 @@ with job(snakemake) as log:
             **smk.params.split,
         )
         if smk.params.normalization == "aligned":
-            zscores = align_runs(
+            zscores, _ = align_runs(
                 zscores,
                 zscore_metrics(zscores),
+                k_max=smk.params.alignment["k_max"],
                 options=FitOptions(**smk.params.alignment["options"]),
-                k=smk.params.alignment["k"],
-                rounds=smk.params.alignment["rounds"],
                 max_checkpoints=smk.params.max_checkpoints,
             )
     except TrainmapError as error:  # name the setting or experiment

@@ -1,91 +1,320 @@
-"""Remove each run's own offset and scale of every metric by aligning the run to a pooled HMM.
+"""Remove each run's own offset and scale of every metric: an HMM with per-run maps, fitted jointly.
 
 Runs can differ by a per-run affine map of each metric (weights that start at
 another scale, a metric with a run-specific baseline). Per-run z-scores (the
 paper) remove such a map but also shift each run by the mean of the states it
 visits; pooled z-scores keep the map, and the HMM spends extra states on it
 (``benchmarks/recovery.py``, scenario "per-run offsets, scales"). Here, as
-feature-space adaptation of an HMM to each speaker in speech recognition
-(constrained MLLR, Gales 1998, "Maximum likelihood linear transformations for
-HMM-based speech recognition", restricted to a diagonal transform), metric j of
-run r is modelled as ``a_rj + b_rj * m_tj``, ``m_t`` the HMM's mean at
-checkpoint t: in each round an HMM is fitted on all runs, ``(a, b)`` of every
-run and metric are fitted by least squares against the posterior mean of the
-run's checkpoints, and the map is inverted. The estimate does not depend on
-which states a run visits, only on the run following the shared state means.
+speaker-adaptive training in speech recognition (constrained MLLR, Gales 1998,
+"Maximum likelihood linear transformations for HMM-based speech recognition",
+restricted to a diagonal transform), run r's z-scores ``x`` are modelled as
+``y = scale_r * x + offset_r`` following one shared HMM, and the maps and the
+HMM are fitted together by maximising the likelihood of ``x``: the HMM's
+likelihood of ``y`` plus the log-Jacobian ``sum log scale_r`` of every
+checkpoint. Given the HMM's posteriors, each run's map has a concave objective
+and takes a few Newton steps (:func:`map_update`); given the maps, the HMM takes
+Baum-Welch steps from where it was.
+
+The joint likelihood has many local maxima: an HMM with one state too many
+splits a state between groups of runs, and the maps then keep the groups
+apart. So the search runs from ``k_max`` states down, and each k starts both
+from a fresh fit of the pooled z-scores and from the best (k + 1)-state fit
+with two of its closest states merged (split-and-merge EM, Ueda et al. 2000);
+k is chosen by BIC of the joint likelihood. The map parameters are the same at
+every k and are not counted.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from hmmlearn.hmm import GaussianHMM
 
 from trainmap.analysis import hmm
+from trainmap.errors import TrainmapError
 from trainmap.tables import RUN, STEP
 
 log = logging.getLogger(__name__)
 
-#: A fitted scale below this (or a run whose posterior mean of a metric is
-#: constant) does not follow the state means: only its offset is removed.
-MIN_SCALE = 0.1
+#: Alternations of map updates and Baum-Welch steps per fit, at most.
+MAX_ROUNDS = 100
+#: Baum-Welch steps per round; Newton steps per map update.
+EM_STEPS = 10
+NEWTON_STEPS = 5
+#: Merged pairs of the (k + 1)-state fit tried as starts for k states: the closest ones.
+MERGES = 3
 
 
-def affine_fit(observed: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per column, least-squares ``observed ≈ offset + scale * expected``: ``(offset, scale)``.
+@dataclass
+class Alignment:
+    """An HMM of mapped z-scores ``scale * x + offset`` (one row of maps per run)."""
 
-    A column whose ``expected`` is constant, or whose scale comes out below
-    :data:`MIN_SCALE`, gets scale 1 and only an offset.
+    model: GaussianHMM
+    scale: np.ndarray
+    offset: np.ndarray
+    #: Log-likelihood of the unmapped z-scores: the HMM's of the mapped ones plus the Jacobian.
+    loglik: float
+    rounds: int
+
+
+def map_update(
+    X: np.ndarray,
+    run_index: np.ndarray,
+    posteriors: np.ndarray,
+    model: GaussianHMM,
+    scale: np.ndarray,
+    offset: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every run's map ``(scale, offset)`` maximising the expected joint log-likelihood.
+
+    With ``y = a * x + c`` and state posteriors ``γ``, run r's objective
+    ``-½ Σ_t Σ_s γ_ts (y_t - μ_s)ᵀ Σ_s⁻¹ (y_t - μ_s) + T_r Σ_j log a_j`` is a concave
+    quadratic in ``θ = (a, c)`` plus the log terms; Newton steps, halved where a
+    scale would turn non-positive.
     """
-    centred = expected - expected.mean(axis=0)
-    spread = (centred**2).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scale = (centred * (observed - observed.mean(axis=0))).sum(axis=0) / spread
-    scale = np.where(np.isfinite(scale) & (scale >= MIN_SCALE), scale, 1.0)
-    offset = observed.mean(axis=0) - scale * expected.mean(axis=0)
-    return offset, scale
+    d = X.shape[1]
+    precisions = np.linalg.inv(model.covars_)
+    weighted_means = np.einsum("sij,sj->si", precisions, model.means_)
+    scale, offset = scale.copy(), offset.copy()
+    for r in range(len(scale)):
+        rows = run_index == r
+        x, gamma, n_checkpoints = X[rows], posteriors[rows], rows.sum()
+        occupancy = gamma.sum(axis=0)
+        first = gamma.T @ x
+        second = np.einsum("ts,ti,tj->sij", gamma, x, x)
+        hessian = np.block(
+            [
+                [
+                    np.einsum("sij,sij->ij", precisions, second),
+                    np.einsum("si,sij->ij", first, precisions),
+                ],
+                [
+                    np.einsum("sj,sji->ij", first, precisions),
+                    np.einsum("s,sij->ij", occupancy, precisions),
+                ],
+            ]
+        )
+        linear = np.concatenate([(first * weighted_means).sum(axis=0), occupancy @ weighted_means])
+        theta = np.concatenate([scale[r], offset[r]])
+        for _ in range(NEWTON_STEPS):
+            gradient = linear - hessian @ theta
+            gradient[:d] += n_checkpoints / theta[:d]
+            curvature = -hessian.copy()
+            curvature[np.arange(d), np.arange(d)] -= n_checkpoints / theta[:d] ** 2
+            step = np.linalg.solve(curvature, gradient)
+            length = 1.0
+            while np.any(theta[:d] - length * step[:d] <= 0):
+                length /= 2
+            theta = theta - length * step
+        scale[r], offset[r] = theta[:d], theta[d:]
+    return scale, offset
+
+
+def _warm_model(
+    k: int, options: hmm.FitOptions, parameters: tuple[np.ndarray, ...], n_iter: int
+) -> GaussianHMM:
+    """An HMM that continues Baum-Welch from ``(startprob, transmat, means, full covars)``."""
+    model = GaussianHMM(
+        n_components=k,
+        covariance_type=options.covariance_type,
+        n_iter=n_iter,
+        tol=options.tol,
+        min_covar=options.min_covar,
+        init_params="",
+        random_state=options.seed,
+    )
+    startprob, transmat, means, covars = parameters
+    model.startprob_, model.transmat_, model.means_ = startprob, transmat, means
+    covars = (covars + covars.transpose(0, 2, 1)) / 2  # hmmlearn's check wants exact symmetry
+    model.covars_ = covars if options.covariance_type == "full" else np.diagonal(covars, 0, 1, 2)
+    return model
+
+
+def _parameters(model: GaussianHMM) -> tuple[np.ndarray, ...]:
+    return model.startprob_, model.transmat_, model.means_, model.covars_
+
+
+def _continue(
+    parameters: tuple[np.ndarray, ...],
+    Y: np.ndarray,
+    lengths: np.ndarray,
+    options: hmm.FitOptions,
+    n_iter: int,
+) -> GaussianHMM | None:
+    """Baum-Welch from ``parameters`` for ``n_iter`` steps; ``None`` if a state is lost."""
+    try:
+        warm = _warm_model(len(parameters[0]), options, parameters, n_iter)
+        warm.fit(Y, lengths)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    if not all(np.isfinite(p).all() for p in _parameters(warm)) or not np.allclose(
+        warm.transmat_.sum(1), 1
+    ):
+        return None
+    return warm
+
+
+def fit_alignment(
+    X: np.ndarray,
+    lengths: np.ndarray,
+    run_index: np.ndarray,
+    model: GaussianHMM,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    options: hmm.FitOptions,
+) -> Alignment | None:
+    """Alternate map updates and Baum-Welch steps until the joint likelihood settles."""
+    previous, rounds = -np.inf, 0
+    while rounds < MAX_ROUNDS:
+        rounds += 1
+        Y = X * scale[run_index] + offset[run_index]
+        scale, offset = map_update(
+            X, run_index, model.predict_proba(Y, lengths), model, scale, offset
+        )
+        Y = X * scale[run_index] + offset[run_index]
+        model = _continue(_parameters(model), Y, lengths, options, EM_STEPS)
+        if model is None:
+            return None
+        loglik = model.score(Y, lengths) + np.log(scale[run_index]).sum()
+        if loglik - previous < options.tol:
+            break
+        previous = loglik
+    return Alignment(model, scale, offset, float(loglik), rounds)
+
+
+def _closest_pairs(model: GaussianHMM, count: int) -> list[tuple[int, int]]:
+    """The ``count`` state pairs with the smallest symmetric KL divergence between emissions."""
+    precisions = np.linalg.inv(model.covars_)
+    divergence = []
+    for i in range(model.n_components):
+        for j in range(i + 1, model.n_components):
+            delta = model.means_[i] - model.means_[j]
+            spread = np.trace(precisions[j] @ model.covars_[i] + precisions[i] @ model.covars_[j])
+            divergence.append((spread + delta @ (precisions[i] + precisions[j]) @ delta, i, j))
+    return [(i, j) for _, i, j in sorted(divergence)[:count]]
+
+
+def _merged(
+    alignment: Alignment,
+    pair: tuple[int, int],
+    X: np.ndarray,
+    lengths: np.ndarray,
+    run_index: np.ndarray,
+    options: hmm.FitOptions,
+) -> Alignment | None:
+    """Fit with one state fewer, started from ``alignment`` with the states of ``pair`` merged."""
+    i, j = pair
+    Y = X * alignment.scale[run_index] + alignment.offset[run_index]
+    gamma = alignment.model.predict_proba(Y, lengths)
+    gamma[:, i] += gamma[:, j]
+    gamma = np.delete(gamma, j, axis=1)
+    k = gamma.shape[1]
+    occupancy = gamma.sum(axis=0)
+    means = gamma.T @ Y / occupancy[:, None]
+    covars = np.stack(
+        [
+            (gamma[:, s, None] * (Y - means[s])).T @ (Y - means[s]) / occupancy[s]
+            + options.min_covar * np.eye(Y.shape[1])
+            for s in range(k)
+        ]
+    )
+    uniform = (np.full(k, 1 / k), np.full((k, k), 1 / k))
+    model = _continue((*uniform, means, covars), Y, lengths, options, options.n_iter)
+    if model is None:
+        return None
+    return fit_alignment(X, lengths, run_index, model, alignment.scale, alignment.offset, options)
+
+
+def search(
+    X: np.ndarray, lengths: np.ndarray, run_index: np.ndarray, k_max: int, options: hmm.FitOptions
+) -> tuple[Alignment, pd.DataFrame]:
+    """The joint fit with the lowest BIC over k = k_max..1, and every start's score (a table)."""
+    n_runs, d = run_index.max() + 1, X.shape[1]
+    identity = np.ones((n_runs, d)), np.zeros((n_runs, d))
+    rows, best = [], {}
+    for k in range(k_max, 0, -1):
+        fits = [("pooled fit", _pooled_start(X, lengths, run_index, k, identity, options))]
+        if k + 1 in best:
+            fits += [
+                (
+                    f"merge {i}+{j} of k+1",
+                    _merged(best[k + 1], (i, j), X, lengths, run_index, options),
+                )
+                for i, j in _closest_pairs(best[k + 1].model, MERGES)
+            ]
+        for start, alignment in fits:
+            if alignment is None:
+                log.warning("alignment k=%d from %s failed", k, start)
+                continue
+            n_params = hmm.n_parameters(k, d, options.covariance_type)
+            bic = -2 * alignment.loglik + n_params * np.log(len(X))
+            rows.append(
+                {
+                    "k": k,
+                    "start": start,
+                    "loglik": alignment.loglik,
+                    "bic": bic,
+                    "rounds": alignment.rounds,
+                }
+            )
+            if k not in best or alignment.loglik > best[k].loglik:
+                best[k] = alignment
+    if not best:
+        raise TrainmapError("every per-run alignment failed (normalization: aligned)")
+    table = pd.DataFrame(rows)
+    per_k = table.loc[table.groupby("k")["loglik"].idxmax()]
+    chosen = int(per_k.loc[per_k["bic"].idxmin(), "k"])
+    table["chosen"] = (table["k"] == chosen) & table.index.isin(per_k.index)
+    return best[chosen], table
+
+
+def _pooled_start(
+    X: np.ndarray,
+    lengths: np.ndarray,
+    run_index: np.ndarray,
+    k: int,
+    identity: tuple[np.ndarray, np.ndarray],
+    options: hmm.FitOptions,
+) -> Alignment | None:
+    """Fit with every map the identity, started from the best restart on the unmapped z-scores."""
+    models = [hmm.fit_restart(X, lengths, k, r, options) for r in range(options.restarts)]
+    scored = [(m.score(X, lengths), r, m) for r, m in enumerate(models) if m is not None]
+    if not scored:
+        return None
+    model = max(scored, key=lambda s: (s[0], -s[1]))[2]
+    return fit_alignment(X, lengths, run_index, model, *identity, options)
 
 
 def align_runs(
     zscores: pd.DataFrame,
     metrics: list[str],
-    k: int,
+    k_max: int,
     options: hmm.FitOptions,
-    rounds: int = 3,
     max_checkpoints: int = 1000,
-) -> pd.DataFrame:
-    """Pooled z-scores with each run's per-metric affine map removed (``rounds`` rounds).
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pooled z-scores with each run's per-metric affine map removed; the search's table.
 
-    Each round fits a ``k``-state HMM on all runs (``options``' restarts), takes
-    the posterior mean ``m_t`` of every checkpoint, fits ``z = a + b m`` per run
-    and metric (:func:`affine_fit`), replaces z by ``(z - a) / b`` and
-    standardises again, pooled over the first ``max_checkpoints`` of each run,
-    so that the alignment does not drift in overall location or scale.
+    The maps of the joint fit with the lowest BIC over k = ``k_max``..1
+    (:func:`search`) are applied, then the metrics are standardised again, pooled
+    over the first ``max_checkpoints`` of each run, so that the aligned z-scores
+    keep unit spread. The table has one row per k and start: joint
+    log-likelihood, BIC, rounds, and which fit was chosen.
     """
     zscores = zscores.sort_values([RUN, STEP], kind="stable").reset_index(drop=True)
-    runs = zscores[RUN].to_numpy()
+    X, lengths = hmm.sequences(zscores, metrics)
+    run_index = pd.factorize(zscores[RUN], sort=True)[0]
+    best, table = search(X, lengths, run_index, k_max, options)
+    aligned = X * best.scale[run_index] + best.offset[run_index]
     window = zscores.groupby(RUN, sort=False).cumcount().to_numpy() < max_checkpoints
-    for round_ in range(rounds):
-        X, lengths = hmm.sequences(zscores, metrics)
-        model = hmm.fit(zscores, metrics, k, options)
-        expected = model.predict_proba(X, lengths) @ model.means_
-        aligned = np.empty_like(X)
-        scales = []
-        for run in np.unique(runs):
-            rows = runs == run
-            offset, scale = affine_fit(X[rows], expected[rows])
-            aligned[rows] = (X[rows] - offset) / scale
-            scales.append(scale)
-        aligned = (aligned - aligned[window].mean(axis=0)) / aligned[window].std(axis=0)
-        scales = np.concatenate(scales)
-        log.info(
-            "alignment round %d (k=%d): per-run scales %.2f..%.2f, mean change %.3f",
-            round_ + 1,
-            k,
-            scales.min(),
-            scales.max(),
-            float(np.abs(aligned - X).mean()),
-        )
-        zscores[metrics] = aligned
-    return zscores
+    zscores[metrics] = (aligned - aligned[window].mean(axis=0)) / aligned[window].std(axis=0)
+    log.info(
+        "per-run alignment: %d states by joint BIC, per-run scales %.2f..%.2f\n%s",
+        best.model.n_components,
+        best.scale.min(),
+        best.scale.max(),
+        table.to_string(index=False),
+    )
+    return zscores, table

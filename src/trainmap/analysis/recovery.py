@@ -66,13 +66,8 @@ def analyse_table(
     metrics = normalize.zscore_metrics(zscores)
     options = fit_options(settings)
     if settings["normalization"] == "aligned":
-        zscores = align.align_runs(
-            zscores,
-            metrics,
-            settings["k_max"],
-            options,
-            settings["align_rounds"],
-            settings["zscore_checkpoints"],
+        zscores, _ = align.align_runs(
+            zscores, metrics, settings["k_max"], options, settings["zscore_checkpoints"]
         )
     sweep = pd.concat(
         [hmm.sweep(zscores, split, metrics, k, options) for k in range(1, settings["k_max"] + 1)],
