@@ -179,9 +179,17 @@ def fit_alignment(
         if model is None:
             return None
         loglik = model.score(Y, lengths) + np.log(scale[run_index]).sum()
-        if loglik - previous < options.tol:
+        gain, previous = loglik - previous, loglik
+        if gain < options.tol:
             break
-        previous = loglik
+    else:
+        log.warning(
+            "k=%d alignment still gained %.3g after %d rounds (tol %g): scored where it stopped",
+            model.n_components,
+            gain,
+            MAX_ROUNDS,
+            options.tol,
+        )
     return Alignment(model, scale, offset, float(loglik), rounds)
 
 
