@@ -85,16 +85,11 @@ def map_update(
         occupancy = gamma.sum(axis=0)
         first = gamma.T @ x
         second = np.einsum("ts,ti,tj->sij", gamma, x, x)
+        cross = np.einsum("si,sij->ij", first, precisions)
         hessian = np.block(
             [
-                [
-                    np.einsum("sij,sij->ij", precisions, second),
-                    np.einsum("si,sij->ij", first, precisions),
-                ],
-                [
-                    np.einsum("sj,sji->ij", first, precisions),
-                    np.einsum("s,sij->ij", occupancy, precisions),
-                ],
+                [np.einsum("sij,sij->ij", precisions, second), cross],
+                [cross.T, np.einsum("s,sij->ij", occupancy, precisions)],
             ]
         )
         linear = np.concatenate([(first * weighted_means).sum(axis=0), occupancy @ weighted_means])
@@ -150,11 +145,7 @@ def _continue(
         warm.fit(Y, lengths)
     except (ValueError, np.linalg.LinAlgError):
         return None
-    if not all(np.isfinite(p).all() for p in _parameters(warm)) or not np.allclose(
-        warm.transmat_.sum(1), 1
-    ):
-        return None
-    return warm
+    return None if hmm.breakdown(warm) else warm
 
 
 def fit_alignment(
@@ -288,11 +279,9 @@ def _pooled_start(
     options: hmm.FitOptions,
 ) -> Alignment | None:
     """Fit with every map the identity, started from the best restart on the unmapped z-scores."""
-    models = [hmm.fit_restart(X, lengths, k, r, options) for r in range(options.restarts)]
-    scored = [(m.score(X, lengths), r, m) for r, m in enumerate(models) if m is not None]
-    if not scored:
+    model = hmm.best_restart(X, lengths, k, options)
+    if model is None:
         return None
-    model = max(scored, key=lambda s: (s[0], -s[1]))[2]
     return fit_alignment(X, lengths, run_index, model, *identity, options)
 
 

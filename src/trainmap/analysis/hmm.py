@@ -157,15 +157,35 @@ def fit_restart(
     except (ValueError, np.linalg.LinAlgError) as error:
         log.warning("k=%d restart %d failed: %s", k, restart, error)
         return None
+    reason = breakdown(model)
+    if reason:
+        log.warning("k=%d restart %d failed: %s", k, restart, reason)
+        return None
+    return model
+
+
+def breakdown(model: GaussianHMM) -> str | None:
+    """Why a fitted HMM cannot be used (``None`` if it can)."""
     parameters = (model.startprob_, model.transmat_, model.means_, model.covars_)
     if not all(np.isfinite(p).all() for p in parameters):
         # A state that lost every observation during EM gets NaN parameters.
-        log.warning("k=%d restart %d failed: a state was left with no observations", k, restart)
-        return None
+        return "a state was left with no observations"
     if not np.allclose(model.transmat_.sum(axis=1), 1):
         # A state holding only runs' last checkpoints has no transition to estimate.
-        log.warning("k=%d restart %d failed: a state has no transitions out of it", k, restart)
+        return "a state has no transitions out of it"
+    return None
+
+
+def best_restart(
+    X: np.ndarray, lengths: np.ndarray, k: int, options: FitOptions
+) -> GaussianHMM | None:
+    """The restart with the best log-likelihood on ``X`` (ties: the first); ``None`` if all fail."""
+    models = [fit_restart(X, lengths, k, r, options) for r in range(options.restarts)]
+    scored = [(m.score(X, lengths), r, m) for r, m in enumerate(models) if m is not None]
+    if not scored:
         return None
+    loglik, restart, model = max(scored, key=lambda s: (s[0], -s[1]))
+    log.info("k=%d: best restart %d, log-likelihood %.1f", k, restart, loglik)
     return model
 
 
@@ -371,12 +391,9 @@ def fit(zscores: pd.DataFrame, metrics: list[str], k: int, options: FitOptions) 
     so that maps read left to right; unvisited states come last.
     """
     X, lengths = sequences(zscores, metrics)
-    models = [fit_restart(X, lengths, k, r, options) for r in range(options.restarts)]
-    scored = [(m.score(X, lengths), r, m) for r, m in enumerate(models) if m is not None]
-    if not scored:
+    model = best_restart(X, lengths, k, options)
+    if model is None:
         raise TrainmapError(f"every restart of the k={k} HMM failed on all runs")
-    loglik, restart, model = max(scored, key=lambda s: (s[0], -s[1]))
-    log.info("k=%d: best restart %d, log-likelihood %.1f", k, restart, loglik)
     return relabel_by_first_visit(model, X, lengths)
 
 
