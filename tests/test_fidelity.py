@@ -292,14 +292,19 @@ def test_sandbox_claims(tmp_path, successful, share_status):
             {"success": [True, False], "mean_sparsity": [0.7, 0.5]}  # successful: sparser (fails)
         ),
     )
-    # Accuracy rises with the learning rate; every batch size ends at chance.
-    by_lr = [log("ablation_lr", m, np.ones(5), 0.5 + 0.1 * (m // 6)) for m in range(18)]
-    by_lr = pd.concat(by_lr).assign(lr=lambda t: 10.0 ** -(3 - t["member"] // 6))
+    # Six seeds, each run at three learning rates. Accuracy rises with the learning rate
+    # within every seed, though seeds differ more than the rates do (an unpaired test
+    # misses it); every batch size ends at chance.
+    by_lr = [log("ablation_lr", m, np.ones(5), 0.1 * (m % 6) + 0.01 * (m // 6)) for m in range(18)]
+    by_lr = pd.concat(by_lr).assign(
+        seed=lambda t: t["member"] % 6, lr=lambda t: 10.0 ** -(3 - t["member"] // 6)
+    )
     _write(tmp_path, "sandbox2025/runs/ablation_lr/log.parquet", by_lr)
     flat = pd.concat([log("ablation_batch_size", m, np.ones(5), 0.5) for m in range(8)])
-    for size, runs in flat.assign(batch_size=lambda t: 32 * 4 ** (t["member"] % 2)).groupby(
-        "batch_size"
-    ):
+    flat = flat.assign(
+        seed=lambda t: t["member"] // 2, batch_size=lambda t: 32 * 4 ** (t["member"] % 2)
+    )
+    for size, runs in flat.groupby("batch_size"):
         _write(
             tmp_path, f"sandbox2025/runs/ablation_batch_size.batch_size-{size}/log.parquet", runs
         )
