@@ -328,6 +328,33 @@ def test_sandbox_claims(tmp_path, successful, share_status):
     }
 
 
+# Two values make the paired test a Wilcoxon signed-rank test: 8 seeds, each better at
+# the larger batch by a different margin (exact p = 2 / 2^8), hold; the same accuracies
+# with the seeds shuffled at one value no longer pair up, and fail.
+@pytest.mark.parametrize(("paired", "status"), [(True, HOLDS), (False, FAILS)])
+def test_two_value_ablation_is_a_signed_rank_test(tmp_path, paired, status):
+    seeds = np.arange(8)
+    small = 0.5 + 0.05 * seeds
+    large = small + 0.01 * (1 + seeds)
+    if not paired:
+        large = large[::-1]
+    runs = pd.DataFrame(
+        {
+            "member": np.arange(16),
+            "seed": np.concatenate([seeds, seeds]),
+            "batch_size": np.repeat([32, 128], 8),
+            "test_acc": np.concatenate([small, large]),
+            "epoch": 10,
+        }
+    )
+    for size, job in runs.groupby("batch_size"):
+        _write(tmp_path, f"sandbox2025/runs/ablation_batch_size.batch_size-{size}/log.parquet", job)
+    claims = [c for c in load_claims(CLAIMS) if c["id"] == "sandbox_ablation_batch_size"]
+    row = evaluate(claims, Context(root=tmp_path, sandbox={"success_threshold": 0.98})).iloc[0]
+    assert row["status"] == status
+    assert "Wilcoxon" in row.iloc[-1]
+
+
 def test_bad_claims_file_names_the_problem(tmp_path):
     bad = tmp_path / "claims.yaml"
     bad.write_text(
