@@ -177,3 +177,28 @@ def test_plan_batches_member_keys_and_splits_shape_keys():
     ]
     assert set(jobs["b.s0-1"].weight_decay) == {0.0}
     assert jobs["b.s2-2"].seeds == (2,) and jobs["b.s0-1"].init_from == "a"
+
+
+def test_base_runs_stand_in_for_an_ablation_at_the_default_value():
+    """A base run is the run an ablation would train at the default value: sharing it
+    gives the final accuracies of training that value in the ablation itself."""
+    from trainmap.sandbox.analysis import final_rows, with_shared_runs
+
+    def trained(seeds, lrs, **kw):
+        trainer = Trainer(spec(seeds, lrs, [1.0] * len(seeds), **kw), "cpu")
+        trainer.fit()
+        return trainer.history()
+
+    base = trained([0, 1], [3e-3, 3e-3])
+    ablation = trained([0, 0, 1, 1], [1e-2, 3e-1, 1e-2, 3e-1])
+    whole = trained([0, 0, 0, 1, 1, 1], [1e-2, 3e-1, 3e-3] * 2)
+    columns = ["seed", "lr", "test_acc", "train_loss"]
+
+    def finals(log):
+        return final_rows(log)[columns].sort_values(["seed", "lr"]).reset_index(drop=True)
+
+    shared = with_shared_runs(ablation, base, "lr")
+    pd.testing.assert_frame_equal(finals(shared), finals(whole), rtol=1e-5)
+    # A base of another length, or one lacking a seed of the ablation, shares nothing.
+    for other in (trained([0, 1], [3e-3, 3e-3], epochs=2), base.query("seed == 0")):
+        assert len(with_shared_runs(ablation, other, "lr")) == len(ablation)

@@ -408,10 +408,15 @@ def _sandbox_ablation(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     """
     from scipy.stats import friedmanchisquare, kruskal, wilcoxon
 
-    from trainmap.sandbox.analysis import final_rows
+    from trainmap.sandbox.analysis import final_rows, with_shared_runs
 
     key = claim["hyperparameter"]
-    last = final_rows(_sandbox_logs(ctx, f"ablation_{key}"))
+    log = _sandbox_logs(ctx, f"ablation_{key}")
+    try:
+        log = with_shared_runs(log, _sandbox_logs(ctx, "base"), key)
+    except Missing:
+        pass
+    last = final_rows(log)
     accuracy = last.pivot_table(index="seed", columns=key, values="test_acc").dropna()
     if accuracy.shape[1] < 2 or len(accuracy) < 2:
         raise Missing(

@@ -120,6 +120,7 @@ rule sandbox_ablation:
             key: sandbox_files(f"ablation_{key}", "log.parquet")
             for key in SANDBOX_ABLATIONS
         },
+        base=sandbox_files("base", "log.parquet"),
     output:
         report(
             f"{SANDBOX_DIR}/figure{{ablation_figure}}.png",

@@ -6,6 +6,7 @@ from trainmap.jobs import job
 with job(snakemake) as log:
     ablation_figure(
         {key: snakemake.input[key] for key in snakemake.params.hyperparameters},
+        snakemake.input.base,
         snakemake.output[0],
         scale=snakemake.params.scale,
         averaged=snakemake.wildcards.ablation_figure == "7",

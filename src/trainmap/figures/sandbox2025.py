@@ -26,13 +26,18 @@ from trainmap.sandbox.analysis import SparsityGroup
 from trainmap.sandbox.results import Paths, describe, gradient_layers, ranked_runs, read_logs
 
 
-def ablation_figure(logs: dict[str, Paths], output: str | Path, scale: str, averaged: bool) -> None:
+def ablation_figure(
+    logs: dict[str, Paths], base: Paths, output: str | Path, scale: str, averaged: bool
+) -> None:
     """Figures 6 (one seed) and 7 (mean ± std over seeds): final test accuracy per ablation.
 
     Parameters
     ----------
     logs
         Per ablated hyperparameter, the logs of its jobs.
+    base
+        The logs of the ``base`` experiment, whose runs are each grid's runs at the
+        default value when they match it (``analysis.with_shared_runs``).
     output
         The PNG.
     scale
@@ -42,8 +47,9 @@ def ablation_figure(logs: dict[str, Paths], output: str | Path, scale: str, aver
     """
     fig, axes = plt.subplots(1, len(logs), figsize=(4.5 * len(logs), 4), squeeze=False)
     seeds = set()
+    reference = read_logs(base)
     for ax, (key, paths) in zip(axes[0], logs.items(), strict=True):
-        log = read_logs(paths)
+        log = analysis.with_shared_runs(read_logs(paths), reference, key)
         seeds.add(log["seed"].nunique())
         summary = analysis.grid_summary(log, key)
         if averaged:

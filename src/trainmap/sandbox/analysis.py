@@ -111,6 +111,48 @@ def final_rows(log: pd.DataFrame) -> pd.DataFrame:
     return log[log["epoch"] == log["epoch"].max()]
 
 
+#: Log columns that, with the seed and the length, fix a run: its data, model and optimiser.
+RUN_SETTINGS = (
+    "seq_len",
+    "k",
+    "p",
+    "n",
+    "n_test",
+    "disjoint_test",
+    "d",
+    "hidden",
+    "batch_size",
+    "lr",
+    "mlp_discount",
+    "weight_decay",
+)
+
+
+def with_shared_runs(ablation: pd.DataFrame, other: pd.DataFrame, key: str) -> pd.DataFrame:
+    """An ablation's logs, with the runs of ``other`` that are its own runs at another
+    value of ``key``.
+
+    A seed fixes a run's initial weights, data and batch order, so a run of another
+    experiment with the ablation's seed, length and every setting but ``key`` is the run
+    the ablation would train at that value. The default config trains the default
+    value's runs once, in ``base``, and every grid reads them from there. They are added
+    only when they cover every seed of the ablation, so that each value has the same seeds.
+    """
+    fixed = [c for c in RUN_SETTINGS if c != key]
+    if not set(fixed) <= set(ablation.columns) & set(other.columns):
+        return ablation  # logs that do not record their settings share nothing
+    settings = ablation[fixed].drop_duplicates()
+    if len(settings) != 1 or other["epoch"].max() != ablation["epoch"].max():
+        return ablation
+    shared = other.merge(settings, on=fixed)
+    shared = shared[shared["seed"].isin(ablation["seed"]) & ~shared[key].isin(ablation[key])]
+    if set(shared["seed"]) != set(ablation["seed"]):
+        return ablation
+    if "run" in shared:
+        shared = shared.assign(run=shared["run"] + ablation["run"].max() + 1)
+    return pd.concat([ablation, shared], ignore_index=True)
+
+
 def grid_summary(log: pd.DataFrame, key: str) -> pd.DataFrame:
     """Final test accuracy against hyperparameter ``key``, one row per value.
 
