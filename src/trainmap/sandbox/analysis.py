@@ -134,9 +134,11 @@ def with_shared_runs(ablation: pd.DataFrame, other: pd.DataFrame, key: str) -> p
 
     A seed fixes a run's initial weights, data and batch order, so a run of another
     experiment with the ablation's seed, length and every setting but ``key`` is the run
-    the ablation would train at that value. The default config trains the default
-    value's runs once, in ``base``, and every grid reads them from there. They are added
-    only when they cover every seed of the ablation, so that each value has the same seeds.
+    the ablation would train at that value, up to floating-point rounding: a batched job
+    rounds differently with more members, and over many epochs that can change whether a
+    run escapes its saddle. The default config trains the default value's runs once, in
+    ``base``, and every grid reads them from there. They are added only when they cover
+    every seed of the ablation, so that each value has the same seeds.
     """
     fixed = [c for c in RUN_SETTINGS if c != key]
     if not set(fixed) <= set(ablation.columns) & set(other.columns):
