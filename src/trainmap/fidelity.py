@@ -398,17 +398,9 @@ def _sandbox_spikes(claim: Mapping, ctx: Context) -> tuple[Any, str]:
 
 
 def _sandbox_ablation(claim: Mapping, ctx: Context) -> tuple[Any, str]:
-    """Friedman test of final test accuracy across the values of one hyperparameter.
-
-    The runs are blocked by seed: a seed fixes the initial weights, the data and the
-    batch order at every value (the paper's figure 6 design), so a seed that starts
-    well succeeds at most values. Testing within seeds removes that shared luck; the
-    Kruskal-Wallis test, which ignores the pairing, is reported beside it. Two values
-    make the paired test a Wilcoxon signed-rank test.
-    """
-    from scipy.stats import friedmanchisquare, kruskal, wilcoxon
-
-    from trainmap.sandbox.analysis import final_rows, with_shared_runs
+    """Final test accuracy against one hyperparameter, tested within seeds
+    (``sandbox.analysis.ablation_test``)."""
+    from trainmap.sandbox.analysis import ablation_test, final_rows, with_shared_runs
 
     key = claim["hyperparameter"]
     log = _sandbox_logs(ctx, f"ablation_{key}")
@@ -425,15 +417,12 @@ def _sandbox_ablation(claim: Mapping, ctx: Context) -> tuple[Any, str]:
         )
     means = ", ".join(f"{value:g}: {acc.mean():.2f}" for value, acc in accuracy.items())
     where = f"{accuracy.shape[1]} values x {len(accuracy)} seeds; mean final test accuracy {means}"
-    if (accuracy.nunique(axis=1) == 1).all():
+    test = ablation_test(accuracy)
+    if test.name == "none":
         return 1.0, f"no seed's accuracy changes with {key} ({where})"
-    columns = [accuracy[value].to_numpy() for value in accuracy]
-    paired = wilcoxon(*columns) if len(columns) == 2 else friedmanchisquare(*columns)
-    test = "Wilcoxon signed-rank" if len(columns) == 2 else "Friedman"
-    unpaired = kruskal(*columns).pvalue if np.ptp(accuracy.to_numpy()) else 1.0
-    return float(paired.pvalue), (
-        f"{test} test paired by seed, statistic {paired.statistic:.1f}; "
-        f"Kruskal-Wallis (unpaired) p = {unpaired:.2g}; over {where}"
+    return test.pvalue, (
+        f"{test.name} test paired by seed, statistic {test.statistic:.1f}; "
+        f"Kruskal-Wallis (unpaired) p = {test.unpaired_pvalue:.2g}; over {where}"
     )
 
 

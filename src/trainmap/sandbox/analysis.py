@@ -155,6 +155,46 @@ def with_shared_runs(ablation: pd.DataFrame, other: pd.DataFrame, key: str) -> p
     return pd.concat([ablation, shared], ignore_index=True)
 
 
+@dataclass(frozen=True)
+class AblationTest:
+    """Whether final accuracy depends on an ablated hyperparameter (see ``ablation_test``)."""
+
+    name: str
+    statistic: float
+    pvalue: float
+    unpaired_pvalue: float
+
+
+def ablation_test(accuracy: pd.DataFrame) -> AblationTest:
+    """Test final accuracy (rows: seeds, columns: values) for a dependence on the value.
+
+    The runs are blocked by seed: a seed fixes the initial weights, the data and the
+    batch order at every value (the paper's figure 6 design), so a seed that starts well
+    succeeds at most values. A Friedman test (a Wilcoxon signed-rank test for two values)
+    compares the values within seeds, removing that shared luck; the Kruskal-Wallis
+    p-value, which ignores the pairing, comes with it. Every seed's accuracy unchanged
+    across the values gives p = 1.
+    """
+    from scipy.stats import friedmanchisquare, kruskal, wilcoxon
+
+    if accuracy.shape[1] < 2 or len(accuracy) < 2:
+        raise TrainmapError(
+            f"ablation test: {accuracy.shape[1]} value(s) over {len(accuracy)} seed(s)"
+        )
+    if (accuracy.nunique(axis=1) == 1).all():
+        return AblationTest("none", 0.0, 1.0, 1.0)
+    columns = [accuracy[value].to_numpy() for value in accuracy]
+    two = len(columns) == 2
+    paired = wilcoxon(*columns) if two else friedmanchisquare(*columns)
+    unpaired = kruskal(*columns).pvalue if np.ptp(accuracy.to_numpy()) else 1.0
+    return AblationTest(
+        "Wilcoxon signed-rank" if two else "Friedman",
+        float(paired.statistic),
+        float(paired.pvalue),
+        float(unpaired),
+    )
+
+
 def grid_summary(log: pd.DataFrame, key: str) -> pd.DataFrame:
     """Final test accuracy against hyperparameter ``key``, one row per value.
 
