@@ -129,16 +129,21 @@ def results(tmp_path: Path) -> Path:
     # Parities: the slow exit lowers L2 and the fast one too: figure 8's claim fails.
     _write(tmp_path, "maps/parities/edges.csv", _edges([(0, 1, 9, 90, 5), (0, 2, 1, 40, np.nan)]))
     _model(tmp_path, "parities", [0.0, -0.3, -0.5])
+    _write(
+        tmp_path,
+        "regression/parities/convergence.csv",
+        pd.DataFrame({"time": [90.0, 40.0], "converged": True}),
+    )
     _write(tmp_path, "maps/modular_stabilized/edges.csv", _edges([(0, 1, 10, 30, 1)]))
     _write(
         tmp_path,
         "regression/modular/convergence.csv",
-        pd.DataFrame({"time": [400.0, 600.0, 800.0]}),
+        pd.DataFrame({"time": [400.0, 600.0, 800.0], "converged": True}),
     )
     _write(
         tmp_path,
         "regression/modular_stabilized/convergence.csv",
-        pd.DataFrame({"time": [50.0, 50.0, 55.0]}),
+        pd.DataFrame({"time": [50.0, 50.0, 55.0], "converged": True}),
     )
     # Run 0 groks (memorised 10, generalised 40), run 1 does not (10, 20).
     _write(tmp_path, "runs/modular/metrics.parquet", _metrics({0: (10, 40), 1: (10, 20)}))
@@ -227,6 +232,19 @@ def test_an_underpowered_regression_is_not_judged(results):
         assert "underpowered: 10 runs for 6 states" in table.loc[claim, "reason"]
     assert table.loc["table1_forking_modular", "status"] == HOLDS
     assert table.loc["table1_r2_parities", "status"] == HOLDS
+
+
+def test_claims_on_censored_convergence_times_are_not_judged(results):
+    """A censored time is a lower bound: ratios, spreads and exit times say how many."""
+    _write(
+        results,
+        "regression/modular/convergence.csv",
+        pd.DataFrame({"time": [400.0, 600.0, 800.0], "converged": [True, True, False]}),
+    )
+    table = evaluate(load_claims(CLAIMS), _context(results)).set_index("id")
+    for claim in ("stabilized_faster", "stabilized_less_spread", "figure2_exit_times"):
+        assert table.loc[claim, "status"] == NOT_JUDGED
+        assert "1 of 3 runs censored" in table.loc[claim, "reason"]
 
 
 def test_paper_scale_compares_numbers_within_tolerances(results):

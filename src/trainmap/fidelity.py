@@ -59,7 +59,8 @@ class Missing(Exception):
 
 
 class Underpowered(Exception):
-    """The run has too few runs (or events) to judge the claim; the message says why."""
+    """The run has too few runs (or events, or observed times) to judge the claim; the
+    message says why."""
 
 
 @dataclass
@@ -139,7 +140,13 @@ def _regression_row(ctx: Context, setting: str) -> pd.Series:
 
 
 def _table1(claim: Mapping, ctx: Context) -> tuple[Any, str]:
-    regression = claim["column"] in ("R2", "Adjusted R2", "p-value")
+    regression = claim["column"] in (
+        "R2",
+        "Adjusted R2",
+        "R2 (held-out runs)",
+        "p-value",
+        "Permutation p",
+    )
     row = (_regression_row if regression else _table1_row)(ctx, claim["setting"])
     value = row[claim["column"]]
     if isinstance(value, (float, np.floating)) and np.isnan(value):
@@ -178,6 +185,7 @@ def _start_exits(claim: Mapping, ctx: Context) -> tuple[Any, str]:
 
 
 def _exit_times_differ(claim: Mapping, ctx: Context) -> tuple[Any, str]:
+    _times(ctx, claim["setting"])  # not judged on censored times
     exits = _exits(ctx, claim["setting"]).dropna(subset=["mean_convergence"])
     if len(exits) < 2:
         return False, f"{len(exits)} exit edge(s) with convergence times: nothing to compare"
@@ -217,6 +225,7 @@ def _exit_l2(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     mode = claim["mode"]
     if mode == "all_decrease":
         return bool(len(exits) and (exits["l2"] < 0).all()), listed(exits) or "no exit edge"
+    _times(ctx, claim["setting"])  # not judged on censored times
     timed = exits.dropna(subset=["mean_convergence"]).sort_values("mean_convergence")
     shown = listed(timed)
     if mode == "just_right":
@@ -233,7 +242,19 @@ def _exit_l2(claim: Mapping, ctx: Context) -> tuple[Any, str]:
 
 
 def _times(ctx: Context, setting: str) -> pd.Series:
-    return ctx.csv(f"regression/{setting}/convergence.csv")["time"]
+    """A setting's convergence times; :class:`Underpowered` if any run is censored.
+
+    A censored run's time is only a lower bound, so means, ratios and spreads of
+    the times would be biased in an unknown direction.
+    """
+    times = ctx.csv(f"regression/{setting}/convergence.csv")
+    censored = int((~times["converged"].astype(bool)).sum())
+    if censored:
+        raise Underpowered(
+            f"convergence {setting}: {censored} of {len(times)} runs censored (never reach the "
+            "threshold): their times are lower bounds"
+        )
+    return times["time"]
 
 
 def _convergence_ratio(claim: Mapping, ctx: Context) -> tuple[Any, str]:

@@ -149,7 +149,15 @@ def selection_params():
 
 def regression_params():
     """trainmap.analysis.regression.RegressionOptions fields from the config."""
-    keys = ("alpha", "bootstrap", "seed", "detour_rule", "min_runs_per_state")
+    keys = (
+        "alpha",
+        "bootstrap",
+        "seed",
+        "detour_rule",
+        "min_detour_runs",
+        "min_runs_per_state",
+        "permutations",
+    )
     return {key: ANALYSIS[key] for key in keys}
 
 

@@ -97,16 +97,33 @@ class RegressionOptions:
     #: so that they hold together (Bonferroni) and the chance of calling any false
     #: detour stays below alpha.
     alpha: float = 0.05
-    #: Resamples of the runs for the bootstrap intervals; 0: OLS t-intervals, no R² interval.
+    #: Resamples of the runs for the bootstrap intervals, at least: more are drawn when
+    #: the corrected tails need them (:func:`bootstrap_resamples`); 0: OLS and Welch
+    #: t-intervals, no R² interval.
     bootstrap: int = 500
     seed: int = 0
     #: ``interval``: a detour's coefficient interval lies above zero, and so does the
-    #: interval of its slowdown (runs visiting it minus runs skipping it);
-    #: ``positive``: its coefficient is positive (the paper). Either way at least one
-    #: run skips it.
+    #: interval of its slowdown (runs visiting it minus runs skipping it), and at least
+    #: ``min_detour_runs`` runs visit it and as many skip it; ``positive``: its
+    #: coefficient is positive and at least one run skips it (the paper).
     detour_rule: str = "interval"
+    #: Runs that must visit a state, and runs that must skip it, before the interval
+    #: rule judges it: with fewer, the resamples of its visitors repeat the same few
+    #: times and its interval understates their spread.
+    min_detour_runs: int = 3
     #: Fewer regressed runs per visited state than this: the regression is underpowered.
     min_runs_per_state: float = 3.0
+    #: Shuffles of the convergence times for the permutation p-value of R²; 0: none.
+    permutations: int = 999
+
+
+#: Draws beyond each bound of a corrected bootstrap interval, at least.
+TAIL_DRAWS = 20
+
+
+def bootstrap_resamples(minimum: int, alpha: float, family: int) -> int:
+    """Resamples enough for :data:`TAIL_DRAWS` beyond each bound at level 1 - alpha / family."""
+    return max(minimum, int(np.ceil(TAIL_DRAWS * 2 * family / alpha)))
 
 
 def _r_squared(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -133,24 +150,21 @@ def bootstrap(
 ) -> dict[str, np.ndarray]:
     """Percentile intervals, resampling runs with replacement: ``{name: (low, high)}``.
 
-    ``coefficient`` and ``slowdown`` (:func:`slowdown`) per column of X, at level
-    1 - alpha / family (Bonferroni over ``family`` comparisons), and ``rsquared``
-    at level 1 - alpha. A resample in which a state is unvisited
-    gives that state no coefficient; a resample with no more distinct runs than
-    states, or with one convergence time, is skipped. An interval needs at least
-    half of the resamples, else it is NaN.
+    ``coefficient`` per column of X at level 1 - alpha / family (Bonferroni over
+    ``family`` comparisons), and ``rsquared`` at level 1 - alpha. A resample in
+    which a state is unvisited gives that state no coefficient; a resample with no
+    more distinct runs than states, or with one convergence time, is skipped. An
+    interval needs at least half of the resamples, else it is NaN.
     """
     rng = np.random.default_rng(seed)
     n, p = X.shape
     draws = {
         "coefficient": np.full((resamples, p), np.nan),
-        "slowdown": np.full((resamples, p), np.nan),
         "rsquared": np.full((resamples, 1), np.nan),
     }
     for b in range(resamples):
         rows = rng.integers(0, n, n)
         Xb, yb = X[rows], y[rows]
-        draws["slowdown"][b] = slowdown(Xb, yb)
         used = Xb.any(axis=0)
         if len(np.unique(rows)) <= used.sum() or np.ptp(yb) == 0:
             continue
@@ -171,11 +185,76 @@ def bootstrap(
     }
 
 
-def slowdown_t_interval(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
-    """Welch t-intervals of :func:`slowdown`: ``(low, high)`` per column of X."""
+def held_out_rsquared(X: np.ndarray, y: np.ndarray) -> float:
+    """R² of leave-one-run-out predictions: each run predicted by the OLS fit of the others.
+
+    ``1 - Σ (y_i - ŷ_(-i))² / Σ (y_i - ȳ)²``. A state that only the left-out run
+    visits has no coefficient in the others' fit; its fraction is predicted at
+    their mean time (the fractions sum to one, so this is the fit's intercept).
+    Zero or less: the map predicts no better than the mean of the other runs.
+    """
+    n = len(y)
+    predictions = np.empty(n)
+    for i in range(n):
+        others = np.arange(n) != i
+        used = X[others].any(axis=0)
+        beta, *_ = np.linalg.lstsq(X[others][:, used], y[others], rcond=None)
+        unseen = X[i, ~used].sum()
+        predictions[i] = X[i, used] @ beta + unseen * y[others].mean()
+    return float(1 - ((y - predictions) ** 2).sum() / ((y - y.mean()) ** 2).sum())
+
+
+def permutation_pvalue(X: np.ndarray, y: np.ndarray, permutations: int, seed: int) -> float:
+    """P-value of R² against convergence times shuffled over runs, the regression redone.
+
+    With X fixed, each shuffle's fit is the projection onto X's columns, so all
+    shuffles are fitted at once. ``(1 + shuffles with R² at least the observed)
+    / (1 + permutations)``: never zero, exact under exchangeable runs.
+    """
+    rng = np.random.default_rng(seed)
+    shuffled = np.stack([rng.permutation(y) for _ in range(permutations)], axis=1)
+    basis, *_ = np.linalg.svd(X, full_matrices=False)
+    rank = np.linalg.matrix_rank(X)
+    basis = basis[:, :rank]
+    total = ((y - y.mean()) ** 2).sum()
+
+    def rsquared(Y: np.ndarray) -> np.ndarray:
+        residual = Y - basis @ (basis.T @ Y)
+        return 1 - (residual**2).sum(axis=0) / total
+
+    observed = rsquared(y[:, None])[0]
+    # Ties within rounding count as reaching the observed value.
+    reached = (rsquared(shuffled) >= observed - 1e-12).sum()
+    return float((1 + reached) / (1 + permutations))
+
+
+def restricted_times(convergence: pd.DataFrame) -> tuple[np.ndarray, float]:
+    """Convergence times restricted at the earliest censoring time: ``(min(T, τ), τ)``.
+
+    A censored run converges after its last checkpoint c, so min(T, τ) is known
+    for every run when τ is the smallest c among the censored runs: the target
+    of a restricted-mean analysis, observed without assumptions. τ is NaN (and
+    the times are unchanged) when no run is censored.
+    """
+    times = convergence["time"].to_numpy(dtype=float)
+    if "converged" not in convergence:
+        return times, np.nan
+    censored = ~convergence["converged"].astype(bool).to_numpy()
+    if not censored.any():
+        return times, np.nan
+    tau = float(times[censored].min())
+    return np.minimum(times, tau), tau
+
+
+def slowdown_t_interval(X: np.ndarray, y: np.ndarray, alpha: float, least: int = 2) -> np.ndarray:
+    """Welch t-intervals of :func:`slowdown`: ``(low, high)`` per column of X.
+
+    NaN where fewer than ``least`` (at least 2) runs visit the state or skip it.
+    """
+    least = max(2, least)
     bounds = np.full((2, X.shape[1]), np.nan)
     for j, visits in enumerate((X > 0).T):
-        if 2 <= visits.sum() <= len(y) - 2:
+        if least <= visits.sum() <= len(y) - least:
             test = ttest_ind(y[visits], y[~visits], equal_var=False)
             bounds[:, j] = test.confidence_interval(1 - alpha)
     return bounds
@@ -192,11 +271,16 @@ def regress(
     no constant is added (statsmodels detects the implicit constant, so R² is the
     usual centred one). The target is z-scored across runs, so a coefficient is
     the convergence time, in standard deviations from the mean, of a run that
-    spent all its time in that state. Intervals (``ci_low``, ``ci_high``;
-    ``slowdown_low``, ``slowdown_high``; method in ``ci_method``) are bootstrap
-    percentiles, or OLS and Welch t-intervals with ``options.bootstrap`` 0; they
-    are simultaneous over the possible detours (see :class:`RegressionOptions`).
-    Returns the fit summary and one row per state.
+    spent all its time in that state. With censored runs the target is the time
+    restricted at the earliest censoring time (:func:`restricted_times`;
+    ``censored``, ``restricted_at``). The coefficients' intervals (``ci_low``,
+    ``ci_high``; method in ``ci_method``) are bootstrap percentiles, or OLS
+    t-intervals with ``options.bootstrap`` 0; the slowdowns' (``slowdown_low``,
+    ``slowdown_high``) are Welch t-intervals. Both are simultaneous over the
+    possible detours (see :class:`RegressionOptions`).
+    Beside the in-sample R², ``rsquared_heldout`` (:func:`held_out_rsquared`) and
+    ``permutation_pvalue`` (:func:`permutation_pvalue`). Returns the fit summary
+    and one row per state; ``detour_note`` says why a state was not judged.
     """
     if options.detour_rule not in DETOUR_RULES:
         raise TrainmapError(
@@ -204,7 +288,7 @@ def regress(
         )
     X = occupancy.loc[convergence[RUN].to_numpy()]
     visited = X.columns[(X > 0).any()]
-    y = convergence["time"].to_numpy(dtype=float)
+    y, restricted_at = restricted_times(convergence)
     n, p = len(y), len(visited)
     coefficients = pd.DataFrame({"state": occupancy.columns.astype(np.int64)})
     coefficients["runs_visiting"] = (X > 0).sum().to_numpy()
@@ -215,12 +299,17 @@ def regress(
         "states_visited": p,
         "runs_per_state": n / p if p else np.nan,
         "underpowered": bool(p and n < options.min_runs_per_state * p),
+        "censored": int(np.isfinite(restricted_at) and (~convergence["converged"]).sum()),
+        "restricted_at": restricted_at,
         "rsquared": np.nan,
         "adj_rsquared": np.nan,
         "rsquared_low": np.nan,
         "rsquared_high": np.nan,
+        "rsquared_heldout": np.nan,
         "f_pvalue": np.nan,
+        "permutation_pvalue": np.nan,
         "ci_method": method,
+        "resamples": 0,
     }
     if not np.isfinite(y).all():
         reason = "no convergence times"
@@ -258,33 +347,65 @@ def regress(
         skipped = (fractions > 0).sum(axis=0) < n
         candidates = max(1, int(skipped.sum()))
         fit = sm.OLS(y, fractions).fit()
+        simultaneous = options.alpha / candidates
+        # Welch intervals even with the bootstrap: percentile intervals of a mean of
+        # three or four visiting runs cover too rarely (docs/decisions.md).
+        slow_bounds = slowdown_t_interval(fractions, y, simultaneous, options.min_detour_runs)
         if options.bootstrap:
-            bounds = bootstrap(
-                fractions, y, options.bootstrap, options.alpha, options.seed, candidates
-            )
-            (low, high), slow_bounds = bounds["coefficient"], bounds["slowdown"]
+            resamples = bootstrap_resamples(options.bootstrap, options.alpha, candidates)
+            bounds = bootstrap(fractions, y, resamples, options.alpha, options.seed, candidates)
+            low, high = bounds["coefficient"]
             summary.update(
-                rsquared_low=bounds["rsquared"][0, 0], rsquared_high=bounds["rsquared"][1, 0]
+                rsquared_low=bounds["rsquared"][0, 0],
+                rsquared_high=bounds["rsquared"][1, 0],
+                resamples=resamples,
             )
         else:
-            simultaneous = options.alpha / candidates
             low, high = fit.conf_int(simultaneous).T
-            slow_bounds = slowdown_t_interval(fractions, y, simultaneous)
         values = (fit.params, fit.bse, low, high, fit.pvalues, slowdown(fractions, y), *slow_bounds)
         by_state = pd.DataFrame(
             dict(zip(columns, values, strict=True)), index=visited.astype(np.int64)
         )
         coefficients = coefficients.join(by_state, on="state")
-        summary.update(rsquared=fit.rsquared, adj_rsquared=fit.rsquared_adj, f_pvalue=fit.f_pvalue)
+        summary.update(
+            rsquared=fit.rsquared,
+            adj_rsquared=fit.rsquared_adj,
+            f_pvalue=fit.f_pvalue,
+            rsquared_heldout=held_out_rsquared(fractions, y),
+            permutation_pvalue=(
+                permutation_pvalue(fractions, y, options.permutations, options.seed)
+                if options.permutations
+                else np.nan
+            ),
+        )
+    coefficients["detour_note"] = detour_notes(coefficients, n, reason, options)
     if options.detour_rule == "interval":
         slow = (coefficients["ci_low"] > 0) & (coefficients["slowdown_low"] > 0)
     else:
         slow = coefficients["coefficient"] > 0
-    coefficients["detour"] = (
-        slow & (coefficients["runs_visiting"] > 0) & (coefficients["runs_visiting"] < n)
-    )
+    coefficients["detour"] = slow & (coefficients["detour_note"] == "")
     summary["detours"] = " ".join(map(str, coefficients.loc[coefficients["detour"], "state"]))
     return summary, coefficients
+
+
+def detour_notes(
+    coefficients: pd.DataFrame, n: int, skipped_regression: str | None, options: RegressionOptions
+) -> list[str]:
+    """Per state, why it is not judged as a detour; empty where it is judged."""
+    least = options.min_detour_runs if options.detour_rule == "interval" else 1
+    notes = []
+    for visiting in coefficients["runs_visiting"]:
+        if skipped_regression:
+            notes.append(f"no regression: {skipped_regression}")
+        elif visiting == 0:
+            notes.append("no run visits it")
+        elif visiting < least:
+            notes.append(f"{visiting} run(s) visit it: needs {least} (min_detour_runs)")
+        elif n - visiting < least:
+            notes.append(f"{n - visiting} run(s) skip it: needs {least} (min_detour_runs)")
+        else:
+            notes.append("")
+    return notes
 
 
 def dissimilarity(occupancy: pd.DataFrame, means: np.ndarray | None = None) -> float:

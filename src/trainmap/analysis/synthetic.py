@@ -48,7 +48,7 @@ def sample_runs(
     params: HMMParams,
     n_runs: int,
     length: int | tuple[int, int],
-    seed: int = 0,
+    seed: int | list[int] = 0,
     accuracy: np.ndarray | None = None,
     eval_noise: float = 0.03,
 ) -> pd.DataFrame:
@@ -155,11 +155,45 @@ class Scenario:
     scale_sd: float = 0.0
     detours: frozenset[int] = field(default_factory=frozenset)
     forking: bool = False
+    #: ``(source, target, runs)``: exactly ``runs`` runs leave ``source`` for
+    #: ``target``, the others for its other successors (a branch that few runs take).
+    branch: tuple[int, int, int] | None = None
+    #: Convergence at a time drawn independently of the states (uniform over the
+    #: middle half of each run), instead of on reaching an absorbing state.
+    independent_convergence: bool = False
+
+
+def _branch_groups(scenario: Scenario) -> list[tuple[HMMParams, int]]:
+    """The HMMs the runs are sampled from, with their run counts (see ``Scenario.branch``)."""
+    if scenario.branch is None:
+        return [(scenario.params, scenario.n_runs)]
+    source, target, runs = scenario.branch
+    groups = []
+    for taken, count in ((True, runs), (False, scenario.n_runs - runs)):
+        transmat = scenario.params.transmat.copy()
+        leaving = 1 - transmat[source, source]
+        others = [t for t in np.flatnonzero(transmat[source]) if t not in (source, target)]
+        transmat[source, [t for t in range(len(transmat)) if t != source]] = 0
+        transmat[source, [target] if taken else others] = leaving / (1 if taken else len(others))
+        p = scenario.params
+        groups.append((HMMParams(p.startprob, transmat, p.means, p.covars, p.metrics), count))
+    return groups
 
 
 def sample_scenario(scenario: Scenario, seed: int = 0) -> pd.DataFrame:
     """Sample a scenario's runs (true state in column ``state``), distortions applied."""
-    runs = sample_runs(scenario.params, scenario.n_runs, scenario.length, seed=seed)
+    groups = []
+    for i, (params, count) in enumerate(_branch_groups(scenario)):
+        group = sample_runs(params, count, scenario.length, seed=seed if i == 0 else [seed, 2])
+        groups.append(group.assign(**{RUN: group[RUN] + sum(len(g[RUN].unique()) for g in groups)}))
+    runs = pd.concat(groups, ignore_index=True)
+    if scenario.independent_convergence:
+        rng = np.random.default_rng([seed, 3])
+        length = runs.groupby(RUN)[RUN].transform("size").to_numpy()
+        position = runs.groupby(RUN).cumcount().to_numpy()
+        start = rng.uniform(0.25, 0.75, scenario.n_runs)[runs[RUN].to_numpy()] * length
+        accuracy = np.where(position >= start, 0.95, 0.1)
+        runs[EVAL_ACC] = np.clip(accuracy + rng.normal(0, 0.03, len(runs)), 0, 1)
     metrics = scenario.params.metrics
     rng = np.random.default_rng([seed, 1])
     shape = (scenario.n_runs, len(metrics))
@@ -168,6 +202,17 @@ def sample_scenario(scenario: Scenario, seed: int = 0) -> pd.DataFrame:
     by_run = runs[RUN].to_numpy()
     runs[metrics] = runs[metrics].to_numpy() * scales[by_run] + offsets[by_run]
     return runs
+
+
+def branch_occupancy(rng: np.random.Generator, runs: int, visitors: int) -> pd.DataFrame:
+    """State fractions (runs × states 0, 1, 2): every run starts in 0 and ends in 2, and
+    ``visitors`` runs chosen at random pass through 1 (a branch few runs take)."""
+    fractions = np.zeros((runs, 3))
+    fractions[:, 0] = rng.uniform(0.2, 0.4, runs)
+    branch = rng.choice(runs, visitors, replace=False)
+    fractions[branch, 1] = rng.uniform(0.1, 0.3, visitors)
+    fractions[:, 2] = 1 - fractions.sum(axis=1)
+    return pd.DataFrame(fractions, columns=[0, 1, 2])
 
 
 DETOUR = {0: [1, 3], 1: [2], 3: [1]}  # detour_hmm's graph: 0 → 3 → 1 is the slow way
@@ -219,4 +264,15 @@ SCENARIOS = [
         "10 runs, detour", detour_graph_hmm(), n_runs=10, detours=frozenset({3}), forking=True
     ),
     Scenario("10 runs, one path", graph_hmm(PATH), n_runs=10),
+    Scenario(
+        "20 runs, detour", detour_graph_hmm(), n_runs=20, detours=frozenset({3}), forking=True
+    ),
+    Scenario("rare branch, 1 run", graph_hmm(FORK), branch=(0, 2, 1), forking=True),
+    Scenario("rare branch, 2 runs", graph_hmm(FORK), branch=(0, 2, 2), forking=True),
+    Scenario(
+        "convergence independent of states",
+        detour_graph_hmm(),
+        forking=True,
+        independent_convergence=True,
+    ),
 ]
