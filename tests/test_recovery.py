@@ -299,3 +299,50 @@ def test_cross_validated_likelihood_keeps_states_of_correlated_metrics_apart():
     )
     assert found["chosen_k"] == 4 and found["ari"] >= 0.9
     assert found["detour_precision"] == 1 and found["detour_recall"] == 1
+
+
+def test_a_nearly_constant_metric_keeps_its_scale_bounded():
+    """Run 1's first metric barely moves: its likelihood grows with its scale without
+    bound, so the scale stops at the bound instead."""
+    rng = np.random.default_rng(2)
+    means = np.array([[0.0, 0.0], [3.0, -2.0]])
+    covars = np.stack([np.eye(2) * 0.5, np.eye(2) * 0.5])
+    states = np.tile(np.repeat([0, 1], 200), 2)
+    run_index = np.repeat([0, 1], 400)
+    x = np.array([rng.multivariate_normal(means[s], covars[s]) for s in states])
+    x[run_index == 1, 0] = 1.0 + rng.normal(0, 1e-4, 400)
+    found = np.ones((2, 2)), np.zeros((2, 2))
+    for _ in range(10):
+        found = align.map_update(x, run_index, np.eye(2)[states], _model(means, covars), *found)
+    assert found[0][1, 0] == pytest.approx(align.MAX_SCALE)
+    assert 1 / align.MAX_SCALE < found[0][0, 0] < align.MAX_SCALE
+
+
+def test_held_out_maps_are_fitted_under_the_fold_model_alone():
+    """A held-out run that is a known affine map of the HMM's metrics: its map is
+    recovered under the fixed HMM, and scoring it with its map beats the identity."""
+    rng = np.random.default_rng(4)
+    means = np.array([[0.0, 0.0, 0.0], [3.0, -2.0, 1.0]])
+    covars = np.stack([np.eye(3) * 0.5 + 0.2, np.eye(3) * 0.3 + 0.1])
+    model = _model(means, covars)
+    model.startprob_, model.transmat_ = np.array([1.0, 0]), np.array([[0.99, 0.01], [0, 1]])
+    states = np.repeat([0, 1], 300)
+    y = np.array([rng.multivariate_normal(means[s], covars[s]) for s in states])
+    scale, offset = np.array([0.6, 1.8, 1.2]), np.array([1.0, -0.5, 2.0])
+    x = (y - offset) / scale
+    lengths, run_index = np.array([600]), np.zeros(600, dtype=int)
+    found_scale, found_offset, loglik = align.held_out_maps(model, x, lengths, run_index, 1e-3)
+    np.testing.assert_allclose(found_scale[0], scale, rtol=0.1)
+    np.testing.assert_allclose(found_offset[0], offset, atol=0.2)
+    assert loglik > model.score(x, lengths)
+
+
+def test_aligning_few_runs_is_warned_in_the_log_and_table_1(caplog):
+    from trainmap.figures.hu2023 import normalization_note
+
+    with caplog.at_level("WARNING"):
+        note = normalization_note("aligned", 10)
+    assert note.startswith("aligned: normalization aligned on 10 runs (fewer than 20)")
+    assert "over-split" in caplog.text
+    assert normalization_note("aligned", 40) == "aligned"
+    assert normalization_note("pooled", 10) == "pooled"

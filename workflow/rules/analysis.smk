@@ -30,6 +30,7 @@ rule normalize:
         "results/runs/{name}/metrics.parquet",
     output:
         zscores="results/normalized/{name}/zscores.parquet",
+        pooled="results/normalized/{name}/pooled.parquet",
         split="results/normalized/{name}/split.csv",
     log:
         "logs/analysis/{name}/normalize.log",
@@ -55,7 +56,7 @@ rule normalize:
 
 rule bic_sweep:
     input:
-        zscores="results/normalized/{name}/zscores.parquet",
+        zscores="results/normalized/{name}/pooled.parquet",
         split="results/normalized/{name}/split.csv",
     output:
         "results/bic/{name}/k{k}.csv",
@@ -72,6 +73,7 @@ rule bic_sweep:
         runtime=20,
     params:
         options=fit_options(),
+        aligned=ANALYSIS["normalization"] == "aligned",
     script:
         "../scripts/bic_sweep.py"
 
@@ -79,7 +81,7 @@ rule bic_sweep:
 rule select_states:
     input:
         sweep=expand("results/bic/{{name}}/k{k}.csv", k=K_RANGE),
-        zscores="results/normalized/{name}/zscores.parquet",
+        zscores="results/normalized/{name}/pooled.parquet",
         split="results/normalized/{name}/split.csv",
     output:
         sweep="results/bic/{name}/sweep.csv",
@@ -98,6 +100,7 @@ rule select_states:
     params:
         selection=selection_params(),
         options=fit_options(),
+        aligned=ANALYSIS["normalization"] == "aligned",
     script:
         "../scripts/select_states.py"
 

@@ -21,6 +21,7 @@ rule hu2023_table1:
         "../../envs/analysis.yaml"
     params:
         panels=panels(),
+        normalization=ANALYSIS["normalization"],
     script:
         "../scripts/hu2023_table1.py"
 

@@ -16,5 +16,6 @@ with job(snakemake) as log:
         zscore_metrics(zscores),
         int(smk.wildcards.k),
         FitOptions(**smk.params.options),
+        smk.params.aligned,
     )
     write_table(table, smk.output[0])

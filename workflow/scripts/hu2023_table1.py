@@ -9,6 +9,6 @@ with job(snakemake) as log:
     summaries = read_tables(smk.params.panels, smk.input.summaries)
     selections = read_tables(smk.params.panels, smk.input.selections)
     panels = read_panels(smk.params.panels, smk.input.splits)
-    table = table1(panels, summaries, selections)
+    table = table1(panels, summaries, selections, smk.params.normalization)
     write_table(table, smk.output.csv)
     write_table(table, smk.output.md)

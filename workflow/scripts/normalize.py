@@ -18,6 +18,7 @@ with job(snakemake) as log:
             normalization=smk.params.normalization,
             **smk.params.split,
         )
+        pooled = zscores
         if smk.params.normalization == "aligned":
             zscores, _ = align_runs(
                 zscores,
@@ -29,4 +30,5 @@ with job(snakemake) as log:
     except TrainmapError as error:  # name the setting or experiment
         raise TrainmapError(f"{smk.wildcards.name}: {error}") from error
     write_table(zscores, smk.output.zscores)
+    write_table(pooled, smk.output.pooled)
     write_table(split, smk.output.split)

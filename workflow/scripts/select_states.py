@@ -23,6 +23,7 @@ with job(snakemake) as log:
         choice["k_limit"],
         choice["criterion"],
         choice["one_standard_error"],
+        smk.params.aligned,
     )
     log.info("chosen: %d states (%s)", chosen_k(selection), choice["criterion"])
     write_table(sweep, smk.output.sweep)

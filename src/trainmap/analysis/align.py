@@ -22,6 +22,14 @@ from a fresh fit of the pooled z-scores and from the best (k + 1)-state fit
 with two of its closest states merged (split-and-merge EM, Ueda et al. 2000);
 k is chosen by BIC of the joint likelihood. The map parameters are the same at
 every k and are not counted.
+
+Guards: every scale is kept within [1 / MAX_SCALE, MAX_SCALE], since a metric
+that is nearly constant in one run otherwise gains likelihood without bound as
+its scale grows; fewer than MIN_RUNS runs get a warning (the maps then absorb
+differences between groups of runs, and the search over-splits). When k is
+chosen on held-out runs (:func:`fold_scores`), each fold fits the maps of its fit
+runs with the HMM, and each held-out run's map under the fold's HMM alone, so
+that no held-out run shapes the model it is scored by.
 """
 
 from __future__ import annotations
@@ -46,6 +54,10 @@ EM_STEPS = 10
 NEWTON_STEPS = 5
 #: Merged pairs of the (k + 1)-state fit tried as starts for k states: the closest ones.
 MERGES = 3
+#: Per-run scales stay within [1 / MAX_SCALE, MAX_SCALE].
+MAX_SCALE = 4.0
+#: Fewer runs than this: aligning them is warned against.
+MIN_RUNS = 20
 
 
 @dataclass
@@ -104,6 +116,7 @@ def map_update(
             while np.any(theta[:d] - length * step[:d] <= 0):
                 length /= 2
             theta = theta - length * step
+            theta[:d] = np.clip(theta[:d], 1 / MAX_SCALE, MAX_SCALE)
         scale[r], offset[r] = theta[:d], theta[d:]
     return scale, offset
 
@@ -182,6 +195,66 @@ def fit_alignment(
             options.tol,
         )
     return Alignment(model, scale, offset, float(loglik), rounds)
+
+
+def held_out_maps(
+    model: GaussianHMM, X: np.ndarray, lengths: np.ndarray, run_index: np.ndarray, tol: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Maps of runs the HMM was not fitted on, under that HMM: ``(scale, offset, loglik)``.
+
+    Alternates posteriors and map updates with the HMM fixed, as
+    :func:`fit_alignment` does without its Baum-Welch steps.
+    """
+    n_runs, d = run_index.max() + 1, X.shape[1]
+    scale, offset = np.ones((n_runs, d)), np.zeros((n_runs, d))
+    previous = -np.inf
+    for _ in range(MAX_ROUNDS):
+        Y = X * scale[run_index] + offset[run_index]
+        scale, offset = map_update(
+            X, run_index, model.predict_proba(Y, lengths), model, scale, offset
+        )
+        Y = X * scale[run_index] + offset[run_index]
+        loglik = model.score(Y, lengths) + np.log(scale[run_index]).sum()
+        if loglik - previous < tol:
+            break
+        previous = loglik
+    return scale, offset, float(loglik)
+
+
+def fold_scores(
+    model: GaussianHMM,
+    fit: tuple[np.ndarray, np.ndarray, np.ndarray],
+    held: tuple[np.ndarray, np.ndarray, np.ndarray],
+    options: hmm.FitOptions,
+) -> tuple[GaussianHMM, float, float] | None:
+    """One fold of a held-out sweep with per-run maps: ``(model, fit loglik, held-out loglik)``.
+
+    ``fit`` and ``held``: ``(X, lengths, run_index)`` of the fold's fit and
+    held-out runs (pooled z-scores, run indices from 0). The fit runs' maps are
+    fitted with the HMM from ``model``; the held-out runs' under the result.
+    ``None`` if the joint fit breaks down.
+    """
+    X, lengths, run_index = fit
+    n_runs, d = run_index.max() + 1, X.shape[1]
+    joint = fit_alignment(
+        X, lengths, run_index, model, np.ones((n_runs, d)), np.zeros((n_runs, d)), options
+    )
+    if joint is None:
+        return None
+    *_, held_loglik = held_out_maps(joint.model, *held, options.tol)
+    return joint.model, joint.loglik, held_loglik
+
+
+def warn_few_runs(n_runs: int) -> str:
+    """The warning for aligning fewer than :data:`MIN_RUNS` runs ('' for enough), logged."""
+    if n_runs >= MIN_RUNS:
+        return ""
+    message = (
+        f"normalization aligned on {n_runs} runs (fewer than {MIN_RUNS}): the per-run maps "
+        "can absorb differences between groups of runs, and the states over-split"
+    )
+    log.warning(message)
+    return message
 
 
 def _closest_pairs(model: GaussianHMM, count: int) -> list[tuple[int, int]]:
@@ -303,6 +376,7 @@ def align_runs(
     zscores = zscores.sort_values([RUN, STEP], kind="stable").reset_index(drop=True)
     X, lengths = hmm.sequences(zscores, metrics)
     run_index = pd.factorize(zscores[RUN], sort=True)[0]
+    warn_few_runs(int(run_index.max()) + 1)
     best, table = search(X, lengths, run_index, k_max, options)
     aligned = X * best.scale[run_index] + best.offset[run_index]
     window = zscores.groupby(RUN, sort=False).cumcount().to_numpy() < max_checkpoints

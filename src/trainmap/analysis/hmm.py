@@ -233,13 +233,22 @@ SWEEP_COLUMNS = [
 
 
 def sweep(
-    zscores: pd.DataFrame, split: pd.DataFrame, metrics: list[str], k: int, options: FitOptions
+    zscores: pd.DataFrame,
+    split: pd.DataFrame,
+    metrics: list[str],
+    k: int,
+    options: FitOptions,
+    aligned: bool = False,
 ) -> pd.DataFrame:
     """Per fold, fit k states on its fit runs with every restart; score fit and held-out runs.
 
     One row per fold and restart: train and held-out log-likelihood, AIC and
-    BIC, whether Baum-Welch converged within ``n_iter`` iterations.
+    BIC, whether Baum-Welch converged within ``n_iter`` iterations. ``aligned``:
+    ``zscores`` are pooled, and each fold fits per-run maps inside it
+    (:func:`trainmap.analysis.align.fold_scores`).
     """
+    from trainmap.analysis import align  # align builds on this module
+
     p = n_parameters(k, len(metrics), options.covariance_type)
     rows = []
     for fold, fit_runs, held_runs in folds(split):
@@ -248,11 +257,20 @@ def sweep(
         for restart in range(options.restarts):
             model = fit_restart(X, lengths, k, restart, options)
             row = {"k": k, "fold": fold, "restart": restart, "n_params": p}
-            if model is None:
+            scored = None
+            if model is not None and aligned:
+                scored = align.fold_scores(
+                    model,
+                    (X, lengths, np.repeat(np.arange(len(lengths)), lengths)),
+                    (X_held, lengths_held, np.repeat(np.arange(len(lengths_held)), lengths_held)),
+                    options,
+                )
+            elif model is not None:
+                scored = model, model.score(X, lengths), model.score(X_held, lengths_held)
+            if scored is None:
                 rows.append({**row, "converged": False, "iterations": 0})
                 continue
-            train = model.score(X, lengths)
-            held = model.score(X_held, lengths_held)
+            model, train, held = scored
             rows.append(
                 {
                     **row,
@@ -355,8 +373,11 @@ def extend_sweep(
     k_limit: int,
     criterion: str = "bic",
     one_standard_error: bool = False,
+    aligned: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Select k; while the best k is the largest tried and below ``k_limit``, sweep one more.
+
+    ``aligned``: as in :func:`sweep`.
 
     Returns the (extended) sweep and its selection table. If the choice is still
     the largest k tried, its ``at_edge`` flag stays set and a warning says how to
@@ -367,7 +388,8 @@ def extend_sweep(
         k = int(selection["k"].max()) + 1
         log.info("the best k is the largest tried: extending the sweep to k = %d", k)
         sweep_table = pd.concat(
-            [sweep_table, sweep(zscores, split, metrics, k, options)], ignore_index=True
+            [sweep_table, sweep(zscores, split, metrics, k, options, aligned)],
+            ignore_index=True,
         )
         selection = select_states(sweep_table, criterion, one_standard_error)
     if selection["at_edge"].any():

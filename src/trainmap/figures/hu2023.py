@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from trainmap.analysis.align import warn_few_runs
 from trainmap.analysis.stability import summary_row
 from trainmap.analysis.training_map import feature_label
 from trainmap.figures import save_png
@@ -215,12 +216,20 @@ def table1(
     panels: list[Panel],
     summaries: Mapping[str, pd.DataFrame],
     selections: Mapping[str, pd.DataFrame],
+    normalization: str = "pooled",
 ) -> pd.DataFrame:
     """Table 1: predictability of convergence time from the state distribution, per setting.
 
-    An underpowered regression (too few runs per state) shows no R², adjusted R²
-    or p-value, only why (``Regression``); its numbers stay in the setting's
-    ``results/regression/<name>/summary.csv``.
+    ``Normalization`` names the config's, with a warning where ``aligned`` has
+    too few runs (:func:`trainmap.analysis.align.warn_few_runs`).
+
+    Beside the paper's in-sample R² (with its bootstrap interval, which surrounds
+    that optimistic number), ``R2 (held-out runs)`` predicts each run from the
+    others and ``Permutation p`` tests R² against shuffled convergence times. An
+    underpowered regression (too few runs per state) shows none of these, only
+    why (``Regression``); its numbers stay in the setting's
+    ``results/regression/<name>/summary.csv``. With censored runs the regression's
+    target is the convergence time restricted at ``Restricted at``.
     """
     rows = []
     for panel in panels:
@@ -246,6 +255,7 @@ def table1(
                 "name": panel.name,
                 "Dataset": panel.title,
                 "runs": int(s["runs"]),
+                "Normalization": normalization_note(normalization, int(s["runs"])),
                 "states": int(s["k"]),
                 "States chosen": (
                     f"{int(chosen['k'])}, the largest tried: more may fit better"
@@ -255,16 +265,25 @@ def table1(
                 "R2": s["rsquared"] if shown else np.nan,
                 "R2 interval": interval,
                 "Adjusted R2": s["adj_rsquared"] if shown else np.nan,
+                "R2 (held-out runs)": s["rsquared_heldout"] if shown else np.nan,
                 "p-value": s["f_pvalue"] if shown else np.nan,
+                "Permutation p": s["permutation_pvalue"] if shown else np.nan,
                 "Regression": regression,
                 "Dissimilarity": s["dissimilarity"],
                 "Dissimilarity (label-free)": s["dissimilarity_label_free"],
                 "Forking": "yes" if s["forking"] else "no",
                 "Detour states": s["detours"] if isinstance(s["detours"], str) else "",
                 "Unconverged runs": s["unconverged"],
+                "Restricted at": s["restricted_at"],
             }
         )
     return pd.DataFrame(rows)
+
+
+def normalization_note(normalization: str, runs: int) -> str:
+    """Table 1's normalization cell: the method, and the warning of aligning too few runs."""
+    warning = warn_few_runs(runs) if normalization == "aligned" else ""
+    return f"{normalization}: {warning}" if warning else normalization
 
 
 def table2(panels: list[Panel], coefficients: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -287,6 +306,7 @@ def table2(panels: list[Panel], coefficients: Mapping[str, pd.DataFrame]) -> pd.
                     "Slowdown high": c["slowdown_high"],
                     "Runs visiting": c["runs_visiting"],
                     "Detour": c["detour"],
+                    "Not judged because": c["detour_note"],
                 }
             )
         )
