@@ -13,6 +13,7 @@ forks. ``benchmarks/recovery.py`` runs every scenario of
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -34,14 +35,9 @@ def fit_options(settings: Mapping[str, Any]) -> hmm.FitOptions:
 
 
 def regression_options(settings: Mapping[str, Any]) -> regression.RegressionOptions:
-    """The regression options of an ``analysis`` config section."""
-    return regression.RegressionOptions(
-        alpha=settings["alpha"],
-        bootstrap=settings["bootstrap"],
-        seed=settings["seed"],
-        detour_rule=settings["detour_rule"],
-        min_runs_per_state=settings["min_runs_per_state"],
-    )
+    """The regression options of an ``analysis`` config section (absent keys: the defaults)."""
+    names = [f.name for f in fields(regression.RegressionOptions)]
+    return regression.RegressionOptions(**{key: settings[key] for key in names if key in settings})
 
 
 def analyse_table(
@@ -65,16 +61,21 @@ def analyse_table(
     )
     metrics = normalize.zscore_metrics(zscores)
     options = fit_options(settings)
-    if settings["normalization"] == "aligned":
+    aligned = settings["normalization"] == "aligned"
+    pooled = zscores
+    if aligned:
         zscores, _ = align.align_runs(
             zscores, metrics, settings["k_max"], options, settings["zscore_checkpoints"]
         )
     sweep = pd.concat(
-        [hmm.sweep(zscores, split, metrics, k, options) for k in range(1, settings["k_max"] + 1)],
+        [
+            hmm.sweep(pooled, split, metrics, k, options, aligned)
+            for k in range(1, settings["k_max"] + 1)
+        ],
         ignore_index=True,
     )
     sweep, selection = hmm.extend_sweep(
-        zscores,
+        pooled,
         split,
         metrics,
         sweep,
@@ -82,6 +83,7 @@ def analyse_table(
         settings["k_max"] + settings["k_extend"],
         settings["criterion"],
         settings["one_standard_error"],
+        aligned,
     )
     model = hmm.fit(zscores, metrics, hmm.chosen_k(selection), options)
     states = hmm.decode(model, zscores, metrics)
@@ -140,6 +142,10 @@ def score(
         "chosen_k": int(chosen["k"]),
         "at_edge": bool(chosen["at_edge"]),
         "ari": adjusted_rand_score(truth, decoded),
+        "detours_called": len(called),
+        "detours_correct": len(correct),
+        "true_detours": len(scenario.detours),
+        "true_detours_found": len(found & scenario.detours),
         "detour_precision": len(correct) / len(called) if called else np.nan,
         "detour_recall": recall(found, scenario.detours),
         "oracle_recall": recall(oracle, scenario.detours),
@@ -147,5 +153,6 @@ def score(
         "true_forking": scenario.forking,
         "forking": training_map.is_forking(moves, training_map.node_table(result["states"])),
         "rsquared": summary["rsquared"],
+        "rsquared_heldout": summary["rsquared_heldout"],
         "underpowered": bool(summary["underpowered"]),
     }
