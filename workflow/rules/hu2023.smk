@@ -20,6 +20,7 @@ rule hu2023_table1:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=script_code("hu2023_table1.py"),
         panels=panels(),
     script:
         "../scripts/hu2023_table1.py"
@@ -41,6 +42,7 @@ rule hu2023_table2:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=script_code("hu2023_table2.py"),
         panels=panels(),
     script:
         "../scripts/hu2023_table2.py"
@@ -63,6 +65,7 @@ rule hu2023_table4:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=script_code("hu2023_table4.py"),
         panels=panels(),
     script:
         "../scripts/hu2023_table4.py"
@@ -88,6 +91,7 @@ rule hu2023_map:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=script_code("map_figure.py"),
         title=lambda wc: analysed(HU2023_MAPS[wc.figure])["title"],
         scale=config["scale"],
         top=ANALYSIS["top_features"],
@@ -110,6 +114,7 @@ rule hu2023_figure10:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=script_code("hu2023_figure10.py"),
         panels=panels(),
         scale=config["scale"],
     script:
@@ -133,6 +138,7 @@ rule hu2023_stability:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=script_code("hu2023_stability.py"),
         panels=panels(),
     script:
         "../scripts/hu2023_stability.py"
@@ -153,6 +159,7 @@ rule hu2023_figure11:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=script_code("hu2023_figure11.py"),
         panels=panels(CONVERGING),
         thresholds={
             name: analysed(name)["convergence_threshold"] for name in CONVERGING
