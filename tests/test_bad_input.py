@@ -4,13 +4,16 @@ handling README describes (diverged runs dropped with a warning)."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from snakemake.utils import validate
-from workflow_checkout import ROOT, tiny_config
+from workflow_checkout import ROOT, checkout, tiny_config
 
 from trainmap.analysis.experiments import check_experiment_keys, import_table
 from trainmap.analysis.normalize import normalize_runs
@@ -124,3 +127,52 @@ def test_an_empty_checkpoint_file_has_a_reason(tmp_path):
     (tmp_path / "step_0.pt").write_bytes(b"")
     with pytest.raises(TrainmapError, match=r"step_0\.pt is empty \(0 bytes\)"):
         load_state_dict(tmp_path / "step_0.pt")
+
+
+def renamed(config: dict, section: str, name: str) -> dict:
+    """The tiny config with an entry of `settings` or `experiments` under a new name,
+    or an experiment of that name added to the sandbox's (whose names are fixed)."""
+    if section == "experiments":
+        config["experiments"] = {name: {"title": "t", "table": "runs.csv"}}
+    elif section == "settings":
+        config["settings"][name] = config["settings"].pop("modular")
+    else:
+        config["sandbox"]["experiments"][name] = {"seeds": 1}
+    return config
+
+
+TRAVERSALS = ["../evil", "a/b", "..", ".hidden", "x..y", "/abs", "a b"]
+
+
+@pytest.mark.parametrize("section", ["settings", "experiments", "sandbox"])
+@pytest.mark.parametrize("name", TRAVERSALS)
+def test_a_name_that_is_no_plain_folder_name_is_refused(section, name):
+    config = renamed(tiny_config(), section, name)
+    with pytest.raises(Exception, match=r"does not match") as error:
+        validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
+    assert repr(name) in str(error.value)
+
+
+@pytest.mark.parametrize("section", ["settings", "experiments", "sandbox"])
+def test_dots_dashes_and_underscores_make_a_name(section):
+    config = renamed(tiny_config(), section, "cifar-100_v2.1")
+    validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
+
+
+@pytest.mark.slow
+def test_a_traversal_name_runs_nothing_and_writes_nothing_outside(tmp_path):
+    config = {"experiments": {"../../../escaped": user_table(tmp_path)}}
+    where = checkout(tmp_path / "deep" / "er" / "workflow", config)
+    before = {p for p in tmp_path.rglob("*") if where not in p.parents}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "--cores", "1"]
+        + ["--configfile", "test.yaml"],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert "'../../../escaped' does not match" in done.stderr + done.stdout
+    assert {p for p in tmp_path.rglob("*") if where not in p.parents} == before
+    assert not (where / "results").exists() and not (where / "logs").exists()
