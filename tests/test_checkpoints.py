@@ -271,3 +271,65 @@ def test_changed_parameters_are_refused(tmp_path):
     save_file({"w": torch.ones(2, 3)}, tmp_path / "r" / "s2.safetensors")
     with pytest.raises(TrainmapError, match="does not have the parameters of the first"):
         ck.checkpoint_metrics(tmp_path)
+
+
+def test_a_link_to_a_text_file_is_no_checkpoint(tmp_path):
+    (tmp_path / "notes.txt").write_text("step 0: loss 2.3\nstep 1: loss 1.9\n")
+    (tmp_path / "step_0.pt").symlink_to(tmp_path / "notes.txt")
+    with pytest.raises(
+        TrainmapError, match=r"cannot read checkpoint .*step_0\.pt: it is not a PyTorch checkpoint"
+    ):
+        ck.load_state_dict(tmp_path / "step_0.pt")
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("head", [b"", b"\x80\x02", b"PK\x03\x04"], ids=["any", "pickle", "zip"])
+def test_random_bytes_are_damaged_not_dangerous(tmp_path, seed, head):
+    """Bytes that are no pickle at all, even behind a pickle's or a zip's first bytes."""
+    body = np.random.default_rng(seed).bytes(2000)
+    (tmp_path / "step_0.pt").write_bytes(head + body)
+    with pytest.raises(TrainmapError) as error:
+        ck.load_state_dict(tmp_path / "step_0.pt")
+    assert re.match(r"cannot read checkpoint .*step_0\.pt: it is not a PyTorch checkpoint, or "
+                    r"it is damaged \(torch\.load: \w+", str(error.value))  # fmt: skip
+
+
+def test_a_truncated_checkpoint_is_damaged(tmp_path):
+    torch.save({"weight": torch.ones(4, 4)}, tmp_path / "whole.pt")
+    data = (tmp_path / "whole.pt").read_bytes()
+    (tmp_path / "step_0.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(TrainmapError, match=r"step_0\.pt: it is not a PyTorch checkpoint, or it"):
+        ck.load_state_dict(tmp_path / "step_0.pt")
+
+
+def test_a_pickle_of_the_old_format_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    path = tmp_path / "step_1.pt"
+    torch.save({"payload": Evil()}, path, _use_new_zipfile_serialization=False)
+    with pytest.raises(TrainmapError, match=r"refusing to load .*step_1\.pt: it is a pickle"):
+        ck.load_state_dict(path)
+    assert not marker.exists()
+
+
+def test_a_link_to_a_missing_file_is_named(tmp_path):
+    (tmp_path / "step_0.pt").symlink_to(tmp_path / "gone.pt")
+    with pytest.raises(TrainmapError, match=r"step_0\.pt: No such file or directory"):
+        ck.load_state_dict(tmp_path / "step_0.pt")
+
+
+def test_a_damaged_shard_index_is_named(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "model.safetensors.index.json").write_text('{"weight_map": ')
+    with pytest.raises(TrainmapError, match=r"cannot read checkpoint index .*index\.json"):
+        ck.load_state_dict(tmp_path)
+
+
+def test_a_damaged_scores_file_is_named(tmp_path):
+    (tmp_path / "scores.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(TrainmapError, match=r"scores: cannot read .*scores\.parquet: \w+"):
+        ck.add_scores(pd.DataFrame(), tmp_path / "scores.parquet")

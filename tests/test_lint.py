@@ -61,3 +61,14 @@ def test_heavy_rules_declare_resources_and_benchmark():
         if missing:
             lacking.append(f"{rule.name} ({rule.file.name}): no {', '.join(missing)}")
     assert not lacking, "\n".join(lacking)
+
+
+def test_script_rules_carry_the_digest_of_their_own_script():
+    """The `code` param (common.smk, script_code) reruns a job when the code it runs changes."""
+    rules = [r for r in workflow_rules() if directive(r.body, "script")]
+    wrong = []
+    for rule in rules:
+        script = Path(directive(rule.body, "script")).name
+        if f'code=script_code("{script}")' not in rule.body:
+            wrong.append(f"{rule.name} ({rule.file.name})")
+    assert not wrong, "rules without code=script_code(<their script>): " + ", ".join(wrong)

@@ -346,3 +346,16 @@ def test_aligning_few_runs_is_warned_in_the_log_and_table_1(caplog):
     assert "over-split" in caplog.text
     assert normalization_note("aligned", 40) == "aligned"
     assert normalization_note("pooled", 10) == "pooled"
+
+
+def test_the_fork_scenario_forks():
+    scenario = Scenario("fork", graph_hmm(FORK), n_runs=24, length=100, forking=True)
+    found = recovered(scenario, sample_scenario(scenario, seed=0))
+    assert found["ari"] >= 0.9 and found["forking"]
+
+
+def test_identical_runs_do_not_fork(detour_table):
+    """Copies of one run of the detour scenario: whatever its decoding, one walk."""
+    one = detour_table[detour_table["run"] == 0]
+    table = pd.concat([one.assign(run=run) for run in range(12)], ignore_index=True)
+    assert not recovered(DETOUR_RUNS, table)["forking"]

@@ -86,12 +86,17 @@ def test_importance_is_the_mean_absolute_gradient_at_the_transitions(sampled):
     [
         ([[0, 0, 1, 2], [0, 1, 1, 2]], False),  # one path
         ([[0, 1, 2], [0, 2, 2]], True),  # a shortcut: 0 has two ways out
-        ([[0, 1, 0, 2]], True),  # back and forth
+        ([[0, 1, 0, 2]], False),  # back and forth, then on: a cycle is one place
+        ([[0, 1, 0, 1, 2, 3, 4, 3, 4]] * 3, False),  # identical runs with two cycles
+        ([[0, 1, 2, 0, 3], [0, 3]], False),  # a three-state cycle, then on
+        ([[0, 1, 0, 2], [0, 1, 0, 3]], True),  # runs leave the cycle 0 ↔ 1 apart
+        ([[0, 1, 3], [0, 2, 3]], True),  # parting and meeting again
         ([[0, 0, 0], [0, 0, 0]], False),  # one state
         ([[0, 1], [2, 1]], True),  # two starts
+        ([[0, 1, 2], [1, 2]], False),  # a run starting on the path
     ],
 )
-def test_forking_means_not_a_single_path(paths, forking):
+def test_forking_means_runs_part_along_paths_that_do_not_return(paths, forking):
     states = decoded(paths)
     edges = tm.transitions(states)[["source", "target"]].drop_duplicates()
     assert tm.is_forking(edges, tm.node_table(states)) is forking
@@ -129,3 +134,13 @@ def test_params_roundtrip(tmp_path):
     )
     loaded = HMMParams.load(tmp_path / "m.npz")
     assert loaded.metrics == params.metrics and loaded.k == 4
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_identical_runs_never_fork(seed):
+    """One walk through the states, however it moves back and forth, copied to every run."""
+    rng = np.random.default_rng(seed)
+    walk = rng.integers(0, rng.integers(1, 7), size=rng.integers(1, 40)).tolist()
+    states = decoded([walk] * 5)
+    edges = tm.transitions(states)[["source", "target"]].drop_duplicates()
+    assert not tm.is_forking(edges, tm.node_table(states))

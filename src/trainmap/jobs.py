@@ -50,10 +50,11 @@ def limit_threads(threads: int) -> None:
 
 @contextlib.contextmanager
 def job(smk: Any) -> Iterator[logging.Logger]:
-    """Run a workflow script: log to ``smk.log[0]``, cap threads, report bad input plainly.
+    """Run a workflow script: log to ``smk.log[0]``, cap threads, report errors plainly.
 
-    A :class:`TrainmapError` ends the job with its message (naming the key,
-    file, column or run) as the last line of the log and of stderr.
+    A :class:`TrainmapError` or an OS error ends the job with its message (naming
+    the key, file, column or run) as the last line of the log and of stderr; any
+    other error with its traceback there too, so that the job's own log holds it.
     """
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if smk.log:
@@ -68,6 +69,9 @@ def job(smk: Any) -> Iterator[logging.Logger]:
     limit_threads(smk.threads)
     try:
         yield log
-    except TrainmapError as error:
+    except (TrainmapError, OSError) as error:
         log.error("%s (rule %s)", error, smk.rule)
+        sys.exit(1)
+    except Exception:
+        log.exception("the job failed (rule %s)", smk.rule)
         sys.exit(1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trainmap.errors import TrainmapError
+from trainmap.errors import TrainmapError, did_you_mean
 
 RUN = "run"
 RUN_NAME = "run_name"
@@ -67,16 +67,33 @@ def example_loss_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c.startswith(EXAMPLE_LOSS_PREFIX)]
 
 
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a Parquet (``.parquet``, ``.pq``) or CSV file (any other suffix).
+
+    Any failure is a :class:`TrainmapError` naming the file and the reason.
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except Exception as error:  # the readers raise many kinds of errors
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise TrainmapError(f"cannot read {path}: {type(error).__name__}: {reason}") from error
+
+
 def read_metrics_table(path: str | Path, required: tuple[str, ...] = (RUN, STEP)) -> pd.DataFrame:
     """Read a metrics table and check it has ``required`` columns, sorted by run and step."""
     path = Path(path)
     if not path.exists():
         raise TrainmapError(f"metrics table {path} does not exist")
-    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    table = read_table(path)
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise TrainmapError(
-            f"metrics table {path} lacks column(s) {missing}; it has {list(table.columns)}"
+            f"metrics table {path} lacks column {missing[0]!r}"
+            f"{did_you_mean(missing[0], table.columns)} (missing: {missing}; "
+            f"it has {list(table.columns)})"
         )
     return table.sort_values([RUN, STEP], kind="stable").reset_index(drop=True)
 
@@ -100,7 +117,7 @@ def read_recorded(folder: str | Path) -> pd.DataFrame:
             f"{folder} holds no recorded rows (expected <run>/<first>-<last>.parquet files "
             "written by trainmap.record.MetricsRecorder)"
         )
-    frames = [pd.read_parquet(p) for p in parts]
+    frames = [read_table(p) for p in parts]
     if len({f[RUN].dtype.kind for f in frames}) > 1:
         frames = [f.assign(**{RUN: f[RUN].astype(str)}) for f in frames]
     table = pd.concat(frames, ignore_index=True)
@@ -115,16 +132,21 @@ def atomic_output(path: str | Path, resume: str | Path | None = None) -> Iterato
     A job killed while writing leaves ``path`` as it was (absent or complete), never
     half written. ``resume``, the job's resume state, is deleted only after ``path``
     is in place, so a kill at any moment loses at most the work since the last save.
-    The temporary name keeps the suffix, for writers that choose a format by it.
+    The temporary name keeps the suffix, for writers that choose a format by it. An
+    OS error while writing (disk full, a read-only folder) is a :class:`TrainmapError`
+    naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
+    except OSError as error:  # disk full, a read-only folder: a failed write names no file
+        raise TrainmapError(f"cannot write {path}: {error.strerror or error}") from error
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a folder that cannot be written, raised above
+            tmp.unlink(missing_ok=True)
     if resume is not None:
         Path(resume).unlink(missing_ok=True)
 

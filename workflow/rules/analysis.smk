@@ -20,6 +20,7 @@ rule import_experiment:
         mem_mb=2000,
         runtime=5,
     params:
+        code=script_code("import_experiment.py"),
         experiment=lambda wc: import_params(wc.table_experiment),
     script:
         "../scripts/import_experiment.py"
@@ -44,6 +45,7 @@ rule normalize:
         mem_mb=2000,
         runtime=5,
     params:
+        code=script_code("normalize.py"),
         metrics=lambda wc: metrics_of(wc.name),
         max_checkpoints=ANALYSIS["zscore_checkpoints"],
         min_length=ANALYSIS["k_max"],
@@ -72,6 +74,7 @@ rule bic_sweep:
         mem_mb=2000,
         runtime=20,
     params:
+        code=script_code("bic_sweep.py"),
         options=fit_options(),
         aligned=ANALYSIS["normalization"] == "aligned",
     script:
@@ -98,6 +101,7 @@ rule select_states:
         mem_mb=2000,
         runtime=20,
     params:
+        code=script_code("select_states.py"),
         selection=selection_params(),
         options=fit_options(),
         aligned=ANALYSIS["normalization"] == "aligned",
@@ -125,6 +129,7 @@ rule fit_hmm:
         mem_mb=2000,
         runtime=20,
     params:
+        code=script_code("fit_hmm.py"),
         options=fit_options(),
     script:
         "../scripts/fit_hmm.py"
@@ -147,6 +152,7 @@ rule convergence:
         mem_mb=1000,
         runtime=5,
     params:
+        code=script_code("convergence.py"),
         threshold=lambda wc: analysed(wc.name).get("convergence_threshold"),
         unconverged=ANALYSIS["unconverged"],
     script:
@@ -174,6 +180,7 @@ rule training_map:
         mem_mb=2000,
         runtime=5,
     params:
+        code=script_code("training_map.py"),
         top=ANALYSIS["top_features"],
     script:
         "../scripts/training_map.py"
@@ -198,6 +205,7 @@ rule map_figure:
         mem_mb=1000,
         runtime=5,
     params:
+        code=script_code("map_figure.py"),
         title=lambda wc: analysed(wc.name)["title"],
         scale=config["scale"],
         top=ANALYSIS["top_features"],
@@ -224,6 +232,7 @@ rule regression:
         mem_mb=1000,
         runtime=5,
     params:
+        code=script_code("regression.py"),
         options=regression_params(),
     script:
         "../scripts/regression.py"
@@ -247,6 +256,7 @@ rule stability:
         mem_mb=2000,
         runtime=20,
     params:
+        code=script_code("stability.py"),
         options=fit_options(),
         resamples=ANALYSIS["stability_resamples"],
     script:
@@ -271,6 +281,7 @@ rule baselines:
         mem_mb=2000,
         runtime=20,
     params:
+        code=script_code("baselines.py"),
         k_max=ANALYSIS["baseline_k_max"],
         options=fit_options(),
         criterion=ANALYSIS["criterion"],

@@ -38,6 +38,7 @@ if BLOG:
         conda:
             "../../envs/analysis.yaml"
         params:
+            code=script_code("blog_pca.py"),
             blog=blog_params(
                 "run", "examples", "components", "turn_window", "turn_min_step"
             ),
@@ -56,6 +57,7 @@ if BLOG:
         conda:
             "../../envs/analysis.yaml"
         params:
+            code=script_code("blog_phases.py"),
             blog=blog_params("run", "memorised_acc", "generalising_acc"),
             convergence=BLOG_CONVERGENCE,
         script:
@@ -83,6 +85,7 @@ if BLOG:
         conda:
             "../../envs/analysis.yaml"
         params:
+            code=script_code("blog_loss_curves.py"),
             label=BLOG_LABEL,
         script:
             "../scripts/blog_loss_curves.py"
@@ -120,6 +123,7 @@ if BLOG:
         conda:
             "../../envs/analysis.yaml"
         params:
+            code=script_code("blog_pca_figures.py"),
             blog=blog_params("examples"),
             label=BLOG_LABEL,
         script:
@@ -154,6 +158,7 @@ if BLOG:
         conda:
             "../../envs/analysis.yaml"
         params:
+            code=script_code("blog_hmm_figures.py"),
             label=BLOG_LABEL,
         script:
             "../scripts/blog_hmm_figures.py"
@@ -179,6 +184,7 @@ if BLOG:
         conda:
             "../../envs/analysis.yaml"
         params:
+            code=script_code("blog_summary.py"),
             blog=blog_params("examples", "coincide_tolerance"),
             label=BLOG_LABEL,
         script:

@@ -50,6 +50,7 @@ rule checkpoint_metrics:
         mem_mb=lambda wc: CHECKPOINT_RESOURCES[wc.checkpoint_experiment]["mem_mb"],
         runtime=lambda wc: CHECKPOINT_RESOURCES[wc.checkpoint_experiment]["runtime"],
     params:
+        code=script_code("checkpoint_metrics.py"),
         options=lambda wc: CHECKPOINT_OPTIONS[wc.checkpoint_experiment],
         # Not an output: Snakemake must not delete it when the job is killed.
         resume="results/runs/{checkpoint_experiment}/resume/checkpoint_rows.parquet",

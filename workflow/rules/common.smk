@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 from trainmap.jobs import seed_chunks
+from trainmap.sources import code_digest
 from trainmap.training.grid import expand_grids
 
 # The settings as configured: each one's training jobs train its seeds at every point
@@ -34,6 +35,16 @@ wildcard_constraints:
     checkpoint_experiment=name_pattern(CHECKPOINT_EXPERIMENTS),
     name=name_pattern(ANALYSED),
     k=r"\d+",
+
+
+def script_code(script):
+    """A param that reruns a rule's jobs when the code they run changes, and only then.
+
+    The digest of workflow/scripts/<script> and of every trainmap module it imports
+    (trainmap.sources). The profile leaves out Snakemake's `code` trigger, which reruns
+    on a newer script file even when its text is the same.
+    """
+    return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / script)
 
 
 def analysed(name):

@@ -31,6 +31,7 @@ rule download_data:
         mem_mb=4000,
         runtime=120,
     params:
+        code=script_code("download_data.py"),
         downloads=DOWNLOADS,
     script:
         "../scripts/download_data.py"

@@ -17,6 +17,7 @@ rule fidelity:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=script_code("fidelity.py"),
         scale=config["scale"],
         thresholds={
             name: analysed(name)["convergence_threshold"] for name in CONVERGING

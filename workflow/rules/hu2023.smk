@@ -20,6 +20,7 @@ rule hu2023_table1:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=script_code("hu2023_table1.py"),
         panels=panels(),
         normalization=ANALYSIS["normalization"],
     script:
@@ -42,6 +43,7 @@ rule hu2023_table2:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=script_code("hu2023_table2.py"),
         panels=panels(),
     script:
         "../scripts/hu2023_table2.py"
@@ -64,6 +66,7 @@ rule hu2023_table4:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=script_code("hu2023_table4.py"),
         panels=panels(),
     script:
         "../scripts/hu2023_table4.py"
@@ -89,6 +92,7 @@ rule hu2023_map:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=script_code("map_figure.py"),
         title=lambda wc: analysed(HU2023_MAPS[wc.figure])["title"],
         scale=config["scale"],
         top=ANALYSIS["top_features"],
@@ -111,6 +115,7 @@ rule hu2023_figure10:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=script_code("hu2023_figure10.py"),
         panels=panels(),
         scale=config["scale"],
     script:
@@ -134,6 +139,7 @@ rule hu2023_stability:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=script_code("hu2023_stability.py"),
         panels=panels(),
     script:
         "../scripts/hu2023_stability.py"
@@ -154,6 +160,7 @@ rule hu2023_figure11:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=script_code("hu2023_figure11.py"),
         panels=panels(CONVERGING),
         thresholds={
             name: analysed(name)["convergence_threshold"] for name in CONVERGING

@@ -20,6 +20,7 @@ rule sandbox_train:
         mem_mb=3000,
         runtime=60,
     params:
+        code=script_code("sandbox_train.py"),
         # As a dict: Snakemake records (and reruns on a change of) plain values only.
         spec=lambda wc: SANDBOX_JOBS[wc.job].to_dict(),
         device=config["device"],
@@ -50,6 +51,7 @@ rule sandbox_frame:
         mem_mb=2000,
         runtime=10,
     params:
+        code=script_code("sandbox_frame.py"),
         rank=lambda wc: SANDBOX_FRAMES[wc.frame][1],
         epoch=lambda wc: SANDBOX_FRAMES[wc.frame][2],
         what=lambda wc: SANDBOX_FRAMES[wc.frame][3],
@@ -81,6 +83,7 @@ rule sandbox_video:
         mem_mb=2000,
         runtime=30,
     params:
+        code=script_code("sandbox_video.py"),
         video=SANDBOX["video"] if SANDBOX else {},
         scale=config["scale"],
     script:
@@ -108,6 +111,7 @@ rule sandbox_figure5:
         mem_mb=2000,
         runtime=10,
     params:
+        code=script_code("sandbox_figure5.py"),
         drops=SANDBOX["drops"] if SANDBOX else {},
         scale=config["scale"],
     script:
@@ -138,6 +142,7 @@ rule sandbox_ablation:
         mem_mb=2000,
         runtime=10,
     params:
+        code=script_code("sandbox_ablation.py"),
         hyperparameters=SANDBOX_ABLATIONS,
         scale=config["scale"],
     script:
@@ -165,6 +170,7 @@ rule sandbox_figure8:
         mem_mb=2000,
         runtime=10,
     params:
+        code=script_code("sandbox_figure8.py"),
         scale=config["scale"],
     script:
         "../scripts/sandbox_figure8.py"
@@ -191,6 +197,7 @@ rule sandbox_figure9:
         mem_mb=2000,
         runtime=10,
     params:
+        code=script_code("sandbox_figure9.py"),
         scale=config["scale"],
     script:
         "../scripts/sandbox_figure9.py"
@@ -217,6 +224,7 @@ rule sandbox_spikes:
         mem_mb=2000,
         runtime=10,
     params:
+        code=script_code("sandbox_spikes.py"),
         spikes=SANDBOX["spikes"] if SANDBOX else {},
         scale=config["scale"],
     script:
@@ -245,6 +253,7 @@ rule sandbox_gradnorms:
         mem_mb=2000,
         runtime=10,
     params:
+        code=script_code("sandbox_gradnorms.py"),
         batch=lambda wc: SANDBOX_GRADNORMS[wc.gradnorm_figure][1],
         scale=config["scale"],
     script:
@@ -277,6 +286,7 @@ rule sandbox_sparsity:
         mem_mb=2000,
         runtime=10,
     params:
+        code=script_code("sandbox_sparsity.py"),
         by_d=lambda wc: SANDBOX_SPARSITY[wc.sparsity_figure][1],
         sandbox=(
             {key: SANDBOX[key] for key in ("success_threshold", "sparsity_eps")}

@@ -24,6 +24,7 @@ rule train:
         runtime=lambda wc: CONFIGURED[wc.setting]["resources"]["runtime"],
         gpu=lambda wc: CONFIGURED[wc.setting]["resources"]["gpu"],
     params:
+        code=script_code("train.py"),
         setting=lambda wc: training_params(wc.setting),
         device=config["device"],
         # Not an output: Snakemake must not delete it when the job is killed.
@@ -47,5 +48,7 @@ rule gather_runs:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        code=script_code("gather_runs.py"),
     script:
         "../scripts/gather_runs.py"

@@ -16,7 +16,6 @@ file, column or run.
 
 from __future__ import annotations
 
-import difflib
 import logging
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import pandas as pd
 import yaml
 
 from trainmap.analysis.normalize import check_table, drop_diverged, metric_columns
-from trainmap.errors import TrainmapError
+from trainmap.errors import TrainmapError, did_you_mean
 from trainmap.tables import (
     DIVERGED,
     EPOCH,
@@ -38,6 +37,7 @@ from trainmap.tables import (
     TRAIN_LOSS,
     example_loss_columns,
     read_recorded,
+    read_table,
 )
 
 log = logging.getLogger(__name__)
@@ -62,21 +62,19 @@ def read_user_table(path: str | Path, key: str) -> pd.DataFrame:
             raise TrainmapError(f"{key}: {error}") from error
     if not path.is_file():
         raise TrainmapError(f"{key}: file {path} does not exist")
-    readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
-    if path.suffix.lower() not in readers:
+    if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise TrainmapError(f"{key}: {path} is not .csv or .parquet")
     try:
-        return readers[path.suffix.lower()](path)
-    except Exception as error:  # the readers raise many kinds of parse errors
-        raise TrainmapError(f"{key}: cannot read {path}: {error}") from error
+        return read_table(path)
+    except TrainmapError as error:
+        raise TrainmapError(f"{key}: {error}") from error
 
 
 def _column(table: pd.DataFrame, name: str, key: str, path: Path) -> pd.Series:
     if name not in table.columns:
-        close = difflib.get_close_matches(str(name), map(str, table.columns), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise TrainmapError(
-            f"{key} = {name!r}: no such column in {path}{hint} (columns: {list(table.columns)})"
+            f"{key} = {name!r}: no such column in {path}{did_you_mean(name, table.columns)} "
+            f"(columns: {list(table.columns)})"
         )
     return table[name]
 
@@ -121,9 +119,9 @@ def check_experiment_keys(experiments: dict | None, schemas: str | Path) -> None
             raise TrainmapError(f"experiments.{name}: expected keys, got {experiment!r}")
         for key in experiment:
             if key not in known:
-                close = difflib.get_close_matches(key, sorted(known), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise TrainmapError(f"experiments.{name}: unknown key {key!r}{hint}")
+                raise TrainmapError(
+                    f"experiments.{name}: unknown key {key!r}{did_you_mean(key, sorted(known))}"
+                )
         if "table" not in experiment and "checkpoints" not in experiment:
             raise TrainmapError(f"experiments.{name}: needs a `table:` or a `checkpoints:` key")
 

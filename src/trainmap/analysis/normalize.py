@@ -15,7 +15,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from trainmap.errors import TrainmapError
+from trainmap.errors import TrainmapError, did_you_mean
 from trainmap.tables import DIVERGED, EPOCH, METRICS, RUN, RUN_NAME, STEP
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,9 @@ def metric_columns(table: pd.DataFrame, requested: list[str] | None = None) -> l
         missing = [m for m in requested if m not in table.columns]
         if missing:
             raise TrainmapError(
-                f"metric column(s) {missing} not in the table; it has {list(table.columns)}"
+                f"metric column {missing[0]!r} not in the table"
+                f"{did_you_mean(missing[0], table.columns)} (missing: {missing}; "
+                f"it has {list(table.columns)})"
             )
         return list(requested)
     present = [m for m in METRICS if m in table.columns]

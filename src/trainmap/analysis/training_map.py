@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import csr_array
+from scipy.sparse.csgraph import connected_components
 
 from trainmap.analysis.hmm import STATE, HMMParams, sequences
 from trainmap.tables import METRIC_LABELS, RUN, STEP
@@ -146,20 +148,23 @@ def occupancy_fractions(states: pd.DataFrame, k: int | None = None) -> pd.DataFr
 
 
 def is_forking(edges: pd.DataFrame, nodes: pd.DataFrame) -> bool:
-    """Whether the map is not one simple path through the visited states.
+    """Whether the map forks: runs part ways along paths that do not return.
 
-    A single path: no state has more than one way in or out, and the edges
-    link all visited states without a cycle.
+    A fork is a state that runs leave along different paths that do not return to
+    it. States that runs move back and forth between form a cycle (0 ↔ 1, or
+    0 → 1 → 2 → 0): a run that leaves one of them for another comes back, so a
+    cycle is one place, not a fork. With every cycle merged into one node (the
+    strongly connected components of the edges), the map forks when a node has
+    edges to two others, or when two nodes have no edge in (runs that start apart,
+    as if parting at the start of training); otherwise it is one path (Hu et al.
+    2023, table 1: "forking unless they are linear"). Identical runs, one walk
+    through the states, never fork.
     """
-    if edges.empty:
-        return len(nodes) > 1
-    if edges.groupby("source").size().max() > 1 or edges.groupby("target").size().max() > 1:
-        return True
-    heads = set(nodes[STATE]) - set(edges["target"])
-    if len(heads) != 1:
-        return True
-    following = dict(zip(edges["source"], edges["target"], strict=True))
-    walk = [heads.pop()]
-    while walk[-1] in following:
-        walk.append(following[walk[-1]])
-    return len(walk) != len(nodes)
+    index = pd.Index(nodes[STATE])
+    sources, targets = index.get_indexer(edges["source"]), index.get_indexer(edges["target"])
+    graph = csr_array((np.ones(len(sources)), (sources, targets)), shape=(len(index),) * 2)
+    n_places, place = connected_components(graph, directed=True, connection="strong")
+    moves = {(a, b) for a, b in zip(place[sources], place[targets], strict=True) if a != b}
+    leaving = [a for a, _ in moves]
+    entered = {b for _, b in moves}
+    return len(set(leaving)) < len(leaving) or n_places - len(entered) > 1

@@ -29,12 +29,15 @@ parameters, so that the metrics stay comparable along a run.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import pickle
+import pickletools
 import re
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,23 +150,61 @@ def _run_key(run: str) -> tuple[int, int | str]:
     return (0, int(run)) if run.isdigit() else (1, run)
 
 
+def _holds_pickles(path: Path) -> bool:
+    """Whether a file is well-formed pickles, as torch saves them (read, never run).
+
+    A zip archive holds its pickle in ``data.pkl``; the legacy format is up to four
+    pickles in a row, then raw tensor bytes.
+    """
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if n.endswith("/data.pkl")]
+                streams, count = [io.BytesIO(archive.read(n)) for n in names], 1
+        else:
+            streams, count = [io.BytesIO(path.read_bytes())], 4
+        if not streams:
+            return False
+        for stream in streams:
+            for _ in range(count):
+                for _ in pickletools.genops(stream):
+                    pass
+                if stream.tell() == len(stream.getbuffer()):
+                    break
+    except Exception:  # genops and zipfile raise many kinds of errors on bad bytes
+        return False
+    return True
+
+
 def _torch_load(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise TrainmapError(
-            f"refusing to load {path}: it is a pickle that would run code or build objects "
-            "other than tensors (torch.load with weights_only=True rejected it). Save the "
-            "weights as a state dict (torch.save(model.state_dict(), ...)) or as safetensors"
-        ) from error
-    except (RuntimeError, OSError, EOFError) as error:
-        raise TrainmapError(
-            f"cannot read checkpoint {path}: {error or type(error).__name__}"
-        ) from error
+    except Exception as error:  # torch.load raises many kinds of errors on bad bytes
+        # The weights-only unpickler's own reason, under torch's general advice.
+        detail = error.__context__ if isinstance(error, pickle.UnpicklingError) else None
+        detail = detail or error
+        if isinstance(error, pickle.UnpicklingError) and _holds_pickles(path):
+            raise TrainmapError(
+                f"refusing to load {path}: it is a pickle that would run code or build objects "
+                f"other than tensors (torch.load with weights_only=True rejected it: {detail}). "
+                "Save the weights as a state dict (torch.save(model.state_dict(), ...)) or as "
+                "safetensors"
+            ) from error
+        reason = (
+            str(error)
+            if isinstance(error, OSError)
+            else "it is not a PyTorch checkpoint, or it is damaged "
+            f"(torch.load: {type(detail).__name__}: {detail})"
+        )
+        raise TrainmapError(f"cannot read checkpoint {path}: {reason}") from error
 
 
 def _load_file(path: Path) -> object:
-    if path.stat().st_size == 0:
+    try:
+        size = path.stat().st_size
+    except OSError as error:  # e.g. a link to a file that is gone
+        raise TrainmapError(f"cannot read checkpoint {path}: {error.strerror}") from error
+    if size == 0:
         raise TrainmapError(
             f"checkpoint {path} is empty (0 bytes), perhaps from an interrupted save: "
             "save it again or delete it"
@@ -190,7 +231,13 @@ def load_state_dict(path: str | Path, key: str | None = None) -> dict[str, Tenso
                 f"{path} is not a Hugging Face model folder (no config.json + weights)"
             )
         if weights.name.endswith(".index.json"):
-            shards = sorted(set(json.loads(weights.read_text())["weight_map"].values()))
+            try:
+                shards = sorted(set(json.loads(weights.read_text())["weight_map"].values()))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+                raise TrainmapError(
+                    f"cannot read checkpoint index {weights}: {type(error).__name__}: {error} "
+                    '(expected JSON with a "weight_map" of parameter names to shard files)'
+                ) from error
             state: object = {}
             for shard in shards:
                 state.update(_load_file(path / shard))  # type: ignore[union-attr]
@@ -424,7 +471,10 @@ def add_scores(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise TrainmapError(f"scores: file {path} does not exist")
-    raw = pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path)
+    try:
+        raw = tables.read_table(path)
+    except TrainmapError as error:
+        raise TrainmapError(f"scores: {error}") from error
     columns = [c for c in SCORES if c in raw.columns]
     missing = {tables.RUN, tables.STEP} - set(raw.columns)
     if missing or not columns:
