@@ -129,3 +129,16 @@ def test_params_roundtrip(tmp_path):
     )
     loaded = HMMParams.load(tmp_path / "m.npz")
     assert loaded.metrics == params.metrics and loaded.k == 4
+
+
+def test_exit_times_pvalue_is_the_pooled_t_test_for_two_exits():
+    """Two exits: the ANOVA is the pooled-variance t-test; an exit taken by one run is
+    judged against the others' spread, not as a time without error."""
+    from scipy.stats import ttest_ind
+
+    exit_times_pvalue = tm.exit_times_pvalue
+    slow, fast = np.array([2900.0, 3100, 2700, 3300, 2500]), np.array([2400.0])
+    assert exit_times_pvalue([slow, fast]) == pytest.approx(ttest_ind(slow, fast).pvalue)
+    assert exit_times_pvalue([slow, fast]) > 0.05  # 500 below a mean whose spread is 316
+    assert np.isnan(exit_times_pvalue([slow[:1], fast]))  # no spread within an exit
+    assert np.isnan(exit_times_pvalue([slow]))
