@@ -104,17 +104,23 @@ def bootstrap_interval(
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def f_test_power(runs: int, predictors: int, rsquared: float, alpha: float = 0.05) -> float:
-    """Power of the regression's F-test at level ``alpha`` to detect a population R² of
-    ``rsquared`` with ``runs`` runs and ``predictors`` predictors (Cohen: noncentrality
-    λ = f² · runs, f² = R² / (1 − R²))."""
-    from scipy.stats import f, ncf
+def equivalence_pvalue(rsquared: float, runs: int, predictors: int, bound: float) -> float:
+    """p-value of "the population R² is at least ``bound``" against a smaller one.
+
+    Under OLS with ``predictors`` predictors, ``runs`` runs and normal errors, the F
+    statistic of a sample R² follows a noncentral F distribution with noncentrality
+    λ = f² · runs at population R² = ``bound`` (f² = bound / (1 − bound)); the p-value
+    is the chance of an F this small or smaller. A p-value below α rules out an effect
+    as large as ``bound`` (an equivalence bound); NaN when the fit has no residual
+    degrees of freedom.
+    """
+    from scipy.stats import ncf
 
     denominator = runs - predictors - 1
-    if predictors < 1 or denominator < 1:
-        return 0.0
-    critical = f.ppf(1 - alpha, predictors, denominator)
-    return float(ncf.sf(critical, predictors, denominator, rsquared / (1 - rsquared) * runs))
+    if predictors < 1 or denominator < 1 or not np.isfinite(rsquared):
+        return float("nan")
+    statistic = rsquared / predictors / (max(1 - rsquared, 1e-12) / denominator)
+    return float(ncf.cdf(statistic, predictors, denominator, bound / (1 - bound) * runs))
 
 
 @dataclass
@@ -224,8 +230,9 @@ def _runs(row: pd.Series) -> int | None:
 def _table1(claim: Mapping, ctx: Context) -> Result:
     """A table 1 column: ``column`` against the paper's number at paper scale, the
     ``expect`` predicate's own column (``expect.column``, default ``column``) otherwise.
-    A "no effect" claim (``power``) is judged only where the F-test had the power to
-    see the effect it rules out."""
+    A "no effect" claim (``equivalence``) that its value bears out holds only where
+    its R² rules out the effect it denies (:func:`equivalence_pvalue` below
+    ``alpha``); otherwise it is not judged."""
     expect = claim.get("expect") or {}
     against_paper = ctx.scale == "paper" and "tolerance" in claim
     column = claim["column"] if against_paper else expect.get("column", claim["column"])
@@ -233,19 +240,19 @@ def _table1(claim: Mapping, ctx: Context) -> Result:
     if column not in row.index:
         raise Missing(f"table 1 has no {column!r} column (an older regression stage?)")
     runs = _runs(row)
-    if "power" in claim and not against_paper:
-        power, effect = claim["power"], claim["power"]["rsquared"]
-        predictors = int(row["states"]) - 1
-        got = f_test_power(runs or 0, predictors, effect, claim.get("alpha", 0.05))
-        if got < power["at_least"]:
-            raise Underpowered(
-                f"a null result says nothing here: the F-test's power to detect R² = "
-                f"{effect:g} with {runs} runs and {predictors} predictors is {got:.2f}, "
-                f"below {power['at_least']:g}; needs more seeds"
-            )
     value = row[column]
     if isinstance(value, (float, np.floating)) and np.isnan(value):
         return Result(np.nan, f"table 1 has no {column} (no regression: see its log)", runs)
+    if "equivalence" in claim and not against_paper and OPS[expect["op"]](value, expect["value"]):
+        bound, predictors = claim["equivalence"]["rsquared"], int(row["states"]) - 1
+        pvalue = equivalence_pvalue(float(row["R2"]), runs or 0, predictors, bound)
+        if not pvalue < claim["alpha"]:
+            raise Underpowered(
+                f"{column} {value:.3g}, but R² {float(row['R2']):.3g} with {runs} runs and "
+                f"{predictors} predictors does not rule out R² ≥ {bound:g} (equivalence "
+                f"p = {pvalue:.3g} ≥ α = {claim['alpha']:g}): no evidence of no effect; "
+                "needs more seeds"
+            )
     return Result(value.item() if hasattr(value, "item") else value, f"table 1, {column}", runs)
 
 
