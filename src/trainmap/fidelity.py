@@ -274,7 +274,7 @@ def pairwise_dissimilarity(occupancy: np.ndarray) -> np.ndarray:
     return np.abs(cdf[:, None, :] - cdf[None, :, :]).sum(axis=-1)
 
 
-def _mean_pair(distances: np.ndarray, runs: np.ndarray) -> float:
+def mean_pair_distance(distances: np.ndarray, runs: np.ndarray) -> float:
     """Mean distance over the pairs of a (re)sample of runs."""
     sub = distances[np.ix_(runs, runs)]
     return float(sub[np.triu_indices(len(runs), k=1)].mean())
@@ -294,7 +294,7 @@ def _compare(claim: Mapping, ctx: Context) -> Result:
         for name in (claim["setting"], claim["than"])
     ]
     interval = bootstrap_interval(
-        lambda x, y: _mean_pair(distances[0], x) - _mean_pair(distances[1], y),
+        lambda x, y: mean_pair_distance(distances[0], x) - mean_pair_distance(distances[1], y),
         *(np.arange(len(d)) for d in distances),
     )
     return Result(a - b, note + "; runs resampled", min(len(d) for d in distances), interval)
@@ -374,33 +374,40 @@ def _times(ctx: Context, setting: str) -> np.ndarray:
     return ctx.csv(f"regression/{setting}/convergence.csv")["time"].to_numpy(dtype=float)
 
 
-def _ratio_of_means(fast: np.ndarray, slow: np.ndarray) -> float:
+def ratio_of_means(fast: np.ndarray, slow: np.ndarray) -> float:
+    """Mean of ``slow`` over mean of ``fast``."""
     return float(np.mean(slow) / np.mean(fast))
 
 
 def _convergence_ratio(claim: Mapping, ctx: Context) -> Result:
     fast, slow = _times(ctx, claim["setting"]), _times(ctx, claim["than"])
     return Result(
-        _ratio_of_means(fast, slow),
+        ratio_of_means(fast, slow),
         f"mean convergence {claim['than']} {slow.mean():.4g} / {claim['setting']} "
         f"{fast.mean():.4g}; runs resampled",
         min(len(fast), len(slow)),
-        bootstrap_interval(_ratio_of_means, fast, slow),
+        bootstrap_interval(ratio_of_means, fast, slow),
     )
 
 
-def _cv(times: np.ndarray) -> float:
+def coefficient_of_variation(times: np.ndarray) -> float:
+    """Standard deviation (ddof 0) over mean."""
     return float(np.std(times) / np.mean(times))
+
+
+def cv_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Coefficient of variation of ``a`` minus that of ``b``."""
+    return coefficient_of_variation(a) - coefficient_of_variation(b)
 
 
 def _convergence_spread(claim: Mapping, ctx: Context) -> Result:
     a, b = _times(ctx, claim["setting"]), _times(ctx, claim["than"])
     return Result(
-        _cv(a) - _cv(b),
-        f"coefficient of variation {claim['setting']} {_cv(a):.3g} − {claim['than']} "
-        f"{_cv(b):.3g}; runs resampled",
+        cv_difference(a, b),
+        f"coefficient of variation {claim['setting']} {coefficient_of_variation(a):.3g} − "
+        f"{claim['than']} {coefficient_of_variation(b):.3g}; runs resampled",
         min(len(a), len(b)),
-        bootstrap_interval(lambda x, y: _cv(x) - _cv(y), a, b),
+        bootstrap_interval(cv_difference, a, b),
     )
 
 
