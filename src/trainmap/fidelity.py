@@ -379,17 +379,6 @@ def ratio_of_means(fast: np.ndarray, slow: np.ndarray) -> float:
     return float(np.mean(slow) / np.mean(fast))
 
 
-def _convergence_ratio(claim: Mapping, ctx: Context) -> Result:
-    fast, slow = _times(ctx, claim["setting"]), _times(ctx, claim["than"])
-    return Result(
-        ratio_of_means(fast, slow),
-        f"mean convergence {claim['than']} {slow.mean():.4g} / {claim['setting']} "
-        f"{fast.mean():.4g}; runs resampled",
-        min(len(fast), len(slow)),
-        bootstrap_interval(ratio_of_means, fast, slow),
-    )
-
-
 def coefficient_of_variation(times: np.ndarray) -> float:
     """Standard deviation (ddof 0) over mean."""
     return float(np.std(times) / np.mean(times))
@@ -400,14 +389,31 @@ def cv_difference(a: np.ndarray, b: np.ndarray) -> float:
     return coefficient_of_variation(a) - coefficient_of_variation(b)
 
 
-def _convergence_spread(claim: Mapping, ctx: Context) -> Result:
+def _convergence_contrast(
+    claim: Mapping,
+    ctx: Context,
+    statistic: Callable[[np.ndarray, np.ndarray], float],
+    summary: Callable[[np.ndarray], float],
+    label: str,
+) -> Result:
+    """``statistic(setting's times, than's times)`` with its bootstrap interval."""
     a, b = _times(ctx, claim["setting"]), _times(ctx, claim["than"])
     return Result(
-        cv_difference(a, b),
-        f"coefficient of variation {claim['setting']} {coefficient_of_variation(a):.3g} − "
-        f"{claim['than']} {coefficient_of_variation(b):.3g}; runs resampled",
+        statistic(a, b),
+        f"{label}: {claim['setting']} {summary(a):.4g}, {claim['than']} {summary(b):.4g}; "
+        "runs resampled",
         min(len(a), len(b)),
-        bootstrap_interval(cv_difference, a, b),
+        bootstrap_interval(statistic, a, b),
+    )
+
+
+def _convergence_ratio(claim: Mapping, ctx: Context) -> Result:
+    return _convergence_contrast(claim, ctx, ratio_of_means, np.mean, "mean convergence")
+
+
+def _convergence_spread(claim: Mapping, ctx: Context) -> Result:
+    return _convergence_contrast(
+        claim, ctx, cv_difference, coefficient_of_variation, "coefficient of variation"
     )
 
 
