@@ -1,17 +1,26 @@
 """Paper against reproduction: each reported number or claim checked on the current run.
 
 The claims (``config/claims.yaml``) name a *check*: a function here that reads the
-results tables of the run (never a model, never torch) and returns the reproduced
-value. How it is judged:
+results tables of the run (never a model, never torch) and returns a :class:`Result`:
+the reproduced value, how it was measured, the runs it rests on and, for a threshold
+claim, a bootstrap interval. Each claim states in advance its statistic, test,
+direction, read-out, tolerance and ``min_sample``; a test also ``alpha`` and ``family``.
+How it is judged (:func:`evaluate`, :func:`judge`):
 
+* a result resting on fewer runs than ``min_sample`` is not judged;
 * at ``scale: paper``, a claim with a ``tolerance`` passes when the reproduced number
   is within it of the paper's number (state counts ±1, R² ±0.1, ...);
-* otherwise the claim's ``expect`` predicate decides (``{op: ">=", value: 0.5}``);
+* a test (a claim with a ``family``) passes when its p-value, Holm-adjusted within the
+  family, is below ``alpha``;
+* otherwise the claim's ``expect`` predicate decides (``{op: ">=", value: 0.5}``), at
+  both ends of the bootstrap interval where there is one;
+* a "no effect" claim needs an equivalence bound (:func:`equivalence_pvalue`);
 * a claim with neither at this scale needs paper scale: its value is shown, not judged.
 
 Status is ``✓`` (holds), ``✗`` (does not) or ``–`` (not judged: needs paper scale, the
-regression is underpowered and needs more seeds, or this config does not build what it
-needs). Every row says why in one line.
+regression is underpowered and needs more seeds, an interval straddles the threshold,
+or this config does not build what it needs). Every row says why in one line, and
+whether it is exploratory or confirmatory (:func:`design`).
 """
 
 from __future__ import annotations
