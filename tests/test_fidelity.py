@@ -229,6 +229,7 @@ def test_known_outcomes_on_a_hand_made_run(results):
     }
     assert status[list(expected)].to_dict() == expected
     assert "no 'rsquared_oos' column" in table.loc["table1_r2_modular", "reason"]
+    assert "rules out R² ≥ 0.5 (equivalence p" in table.loc["table1_r2_cifar100", "reason"]
     assert table.loc["stabilized_faster", "reproduced"] == "63"
     assert "bootstrap interval" in table.loc["stabilized_faster", "reason"]
     assert table.loc["modular_groks", "reproduced"] == "0.9"

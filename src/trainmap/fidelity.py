@@ -252,9 +252,13 @@ def _table1(claim: Mapping, ctx: Context) -> Result:
     value = row[column]
     if isinstance(value, (float, np.floating)) and np.isnan(value):
         return Result(np.nan, f"table 1 has no {column} (no regression: see its log)", runs)
+    note = f"table 1, {column}"
     if "equivalence" in claim and not against_paper and OPS[expect["op"]](value, expect["value"]):
         bound, predictors = claim["equivalence"]["rsquared"], int(row["states"]) - 1
         pvalue = equivalence_pvalue(float(row["R2"]), runs or 0, predictors, bound)
+        note += (
+            f"; R² {float(row['R2']):.3g} rules out R² ≥ {bound:g} (equivalence p = {pvalue:.3g})"
+        )
         if not pvalue < claim["alpha"]:
             raise Underpowered(
                 f"{column} {value:.3g}, but R² {float(row['R2']):.3g} with {runs} runs and "
@@ -262,7 +266,7 @@ def _table1(claim: Mapping, ctx: Context) -> Result:
                 f"p = {pvalue:.3g} ≥ α = {claim['alpha']:g}): no evidence of no effect; "
                 "needs more seeds"
             )
-    return Result(value.item() if hasattr(value, "item") else value, f"table 1, {column}", runs)
+    return Result(value.item() if hasattr(value, "item") else value, note, runs)
 
 
 def _detours(claim: Mapping, ctx: Context) -> Result:
