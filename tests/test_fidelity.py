@@ -12,6 +12,7 @@ from trainmap.fidelity import (
     HOLDS,
     NOT_JUDGED,
     Context,
+    equivalence_pvalue,
     evaluate,
     judge,
     load_claims,
@@ -31,9 +32,13 @@ def _write(root: Path, relative: str, table: pd.DataFrame) -> None:
         table.to_parquet(path, index=False)
 
 
-def _table1_row(name, r2, p, dissimilarity, forking, states, detours=""):
+RUNS = 10
+
+
+def _table1_row(name, r2, p, dissimilarity, forking, states, detours="", runs=RUNS):
     return {
         "name": name,
+        "runs": runs,
         "R2": r2,
         "p-value": p,
         "Dissimilarity": dissimilarity,
@@ -58,46 +63,81 @@ def _model(root: Path, setting: str, l2_means: list[float]) -> None:
     )
 
 
-def _edges(rows):
-    """Edges (source, target, runs, mean, sem); the start state is 0."""
-    return pd.DataFrame(
-        [
+def _edges(rows, times=None):
+    """Edges (source, target, runs, run ids); the start state is 0. With ``times`` (run ->
+    convergence time) the exits get their mean convergence time."""
+    frame = []
+    for s, t, ids in rows:
+        mean = np.mean([times[r] for r in ids]) if times is not None and s == 0 else np.nan
+        frame.append(
             {
                 "source": s,
                 "target": t,
-                "runs": r,
-                "runs_total": 10,
+                "runs": len(ids),
+                "runs_total": RUNS,
                 "from_start": s == 0,
-                "mean_convergence": m,
-                "sem_convergence": e,
+                "run_ids": " ".join(map(str, ids)),
+                "mean_convergence": mean,
             }
-            for s, t, r, m, e in rows
-        ]
-    )
+        )
+    return pd.DataFrame(frame)
 
 
-def _metrics(runs: dict[int, tuple[int, int]], epochs: int = 100) -> pd.DataFrame:
-    """Per run (memorised epoch, generalised epoch) -> a metrics table with accuracies."""
+EXAMPLES = 4
+
+
+def _metrics(runs: dict[int, tuple[int, int, int]]) -> pd.DataFrame:
+    """Per run (memorised, generalisation starts, generalised) as checkpoints of 21 (5
+    epochs apart) -> accuracies and per-example losses. Two examples are learned while
+    memorising (checkpoints 0-8), two while generalising (8-16): the PCA trajectory
+    turns at checkpoint 8."""
     frames = []
-    for run, (memorised, generalised) in runs.items():
-        e = np.arange(0, epochs + 1, 5)
+    c = np.arange(21)
+    learned_first = np.clip(1 - c / 8, 0, 1)
+    learned_later = np.clip(1 - (c - 8) / 8, 0, 1)
+    for run, (memorised, starts, generalised) in runs.items():
+        losses = {
+            f"example_loss_{i}": (learned_first if i < 2 else learned_later) * (1 + 0.1 * i)
+            for i in range(EXAMPLES)
+        }
         frames.append(
             pd.DataFrame(
                 {
                     "run": run,
-                    "step": e,
-                    "epoch": e.astype(float),
-                    "train_acc": np.where(e >= memorised, 1.0, 0.5),
-                    "eval_acc": np.where(e >= generalised, 0.95, 0.1),
+                    "step": c * 5,
+                    "epoch": c * 5.0,
+                    "train_acc": np.where(c >= memorised, 1.0, 0.5),
+                    "eval_acc": np.select([c >= generalised, c >= starts], [0.95, 0.5], 0.05),
+                    **losses,
                 }
             )
         )
     return pd.concat(frames, ignore_index=True)
 
 
+def _states(phases: dict[int, tuple[int, int]], checkpoints: int = 21) -> pd.DataFrame:
+    """Decoded states per run: 0 until the first checkpoint, 1 until the second, then 2."""
+    c = np.arange(checkpoints)
+    return pd.concat(
+        [
+            pd.DataFrame({"run": run, "step": c * 5, "state": np.digitize(c, [a, b])})
+            for run, (a, b) in phases.items()
+        ],
+        ignore_index=True,
+    )
+
+
+def _write_times(root: Path, setting: str, times: dict[int, float]) -> None:
+    _write(
+        root,
+        f"regression/{setting}/convergence.csv",
+        pd.DataFrame({"run": list(times), "time": list(times.values()), "converged": True}),
+    )
+
+
 @pytest.fixture
 def results(tmp_path: Path) -> Path:
-    """A small run where each checked claim has a known outcome (see the test)."""
+    """A small run of 10 runs per setting where each checked claim has a known outcome."""
     _write(
         tmp_path,
         "hu2023/table1.csv",
@@ -112,79 +152,56 @@ def results(tmp_path: Path) -> Path:
             ]
         ),
     )
-    # Modular: three exits, the fastest (0 -> 2) with the middle L2 drop.
-    _write(
-        tmp_path,
-        "maps/modular/edges.csv",
-        _edges(
-            [
-                (0, 1, 6, 2900, 100),
-                (0, 2, 2, 1800, 70),
-                (0, 3, 2, 5400, 300),
-                (1, 2, 6, np.nan, np.nan),
-            ]
-        ),
-    )
+    # Modular: three exits; the fastest (0 -> 2) has the middle L2 drop; the exits'
+    # times are far apart compared with the spread within each.
+    times = {r: 2900.0 + 20 * r for r in range(6)} | {6: 1800.0, 7: 1850.0, 8: 5400, 9: 5300}
+    _write_times(tmp_path, "modular", times)
+    exits = [(0, 1, range(6)), (0, 2, [6, 7]), (0, 3, [8, 9]), (1, 2, range(6))]
+    _write(tmp_path, "maps/modular/edges.csv", _edges(exits, times))
     _model(tmp_path, "modular", [0.0, -0.6, -1.7, -2.1])
     # Parities: the slow exit lowers L2 and the fast one too: figure 8's claim fails.
-    _write(tmp_path, "maps/parities/edges.csv", _edges([(0, 1, 9, 90, 5), (0, 2, 1, 40, np.nan)]))
+    parities = {r: 90.0 for r in range(9)} | {9: 40.0}
+    _write(tmp_path, "maps/parities/edges.csv", _edges([(0, 1, range(9)), (0, 2, [9])], parities))
     _model(tmp_path, "parities", [0.0, -0.3, -0.5])
-    _write(
-        tmp_path,
-        "regression/parities/convergence.csv",
-        pd.DataFrame({"time": [90.0, 40.0], "converged": True}),
-    )
-    _write(tmp_path, "maps/modular_stabilized/edges.csv", _edges([(0, 1, 10, 30, 1)]))
-    _write(
-        tmp_path,
-        "regression/modular/convergence.csv",
-        pd.DataFrame({"time": [400.0, 600.0, 800.0], "converged": True}),
-    )
-    _write(
-        tmp_path,
-        "regression/modular_stabilized/convergence.csv",
-        pd.DataFrame({"time": [50.0, 50.0, 55.0], "converged": True}),
-    )
-    # Run 0 groks (memorised 10, generalised 40), run 1 does not (10, 20).
-    _write(tmp_path, "runs/modular/metrics.parquet", _metrics({0: (10, 40), 1: (10, 20)}))
-    _write(
-        tmp_path,
-        "blog2025/pca_turn.csv",
-        pd.DataFrame(
-            {"event": ["sharpest PCA turn", "fastest validation-loss drop"], "epoch": [40.0, 45.0]}
-        ),
-    )
-    _write(
-        tmp_path,
-        "blog2025/pca_trajectory.parquet",
-        pd.DataFrame({"epoch": np.arange(0.0, 101.0, 5)}),
-    )
-    steps = np.arange(0, 101, 5)
+    _write_times(tmp_path, "parities", parities)
+    _write(tmp_path, "maps/modular_stabilized/edges.csv", _edges([(0, 1, range(10))]))
+    _write_times(tmp_path, "modular_stabilized", {r: 50.0 + r % 3 for r in range(10)})
+    # Runs 0-8 grok: memorised at checkpoint 2, generalisation from 8 to 12, where the
+    # states change; run 9 generalises at once (checkpoints 2, 3, 4).
+    runs = {r: (2, 8, 12) for r in range(9)} | {9: (2, 3, 4)}
+    _write(tmp_path, "runs/modular/metrics.parquet", _metrics(runs))
     _write(
         tmp_path,
         "hmm/modular/states.parquet",
-        pd.DataFrame(
-            {"run": 0, "step": steps, "state": np.select([steps < 10, steps < 40], [0, 1], 2)}
-        ),
+        _states({r: (m, g + r % 3) for r, (m, _, g) in runs.items()}),
     )
+    same = _states({r: (2, 12) for r in range(RUNS)})
+    for setting in ("modular_stabilized", "cifar100", "cifar100_destabilized"):
+        _write(tmp_path, f"hmm/{setting}/states.parquet", same)
     return tmp_path
 
 
+BLOG = {
+    "setting": "modular",
+    "run": 0,
+    "examples": EXAMPLES,
+    "turn_window": 3,
+    "turn_min_step": 0.01,
+    "memorised_acc": 0.99,
+    "generalising_acc": 0.1,
+}
+
+
 def _context(root: Path, scale: str = "small", **kwargs) -> Context:
-    blog = {"setting": "modular", "run": 0, "coincide_tolerance": 0.05, "memorised_acc": 0.99}
-    return Context(root=root, scale=scale, thresholds={"modular": 0.9}, blog=blog, **kwargs)
+    return Context(root=root, scale=scale, thresholds={"modular": 0.9}, blog=BLOG, **kwargs)
 
 
 def test_known_outcomes_on_a_hand_made_run(results):
     table = evaluate(load_claims(CLAIMS), _context(results)).set_index("id")
     status = table["status"]
     expected = {
-        "table1_r2_modular": HOLDS,
         "table1_forking_modular": HOLDS,
         "table1_forking_cifar100_destabilized": FAILS,
-        "table1_r2_mnist": FAILS,
-        "table1_p_mnist": FAILS,
-        "table1_r2_cifar100": HOLDS,
         "table2_detours_modular": HOLDS,
         "table2_no_detours_modular_stabilized": HOLDS,
         "table2_detours_cifar100_destabilized": FAILS,
@@ -195,17 +212,30 @@ def test_known_outcomes_on_a_hand_made_run(results):
         "figure5_linear": HOLDS,
         "figure8_exits": HOLDS,
         "figure8_l2": FAILS,
-        "stabilized_faster": HOLDS,  # 600 / 51.7 = 11.6x
+        "stabilized_faster": HOLDS,  # 3205 / 50.9 = 63x, every resample > 3
         "stabilized_less_spread": HOLDS,
-        "stabilized_less_dissimilar": HOLDS,
+        "stabilized_less_dissimilar": HOLDS,  # modular's runs differ, the others' do not
         "destabilized_more_dissimilar": FAILS,
-        "modular_groks": FAILS,  # one of two runs
-        "blog_turn_drop": HOLDS,  # 5 epochs apart, tolerance 5
+        "modular_groks": FAILS,  # nine of ten runs
+        "blog_turn_generalisation": HOLDS,  # 9 of 10 turns in the window
+        "blog_phase_changes": HOLDS,
         "blog_three_phases": HOLDS,
+        # Regression claims that read columns this table 1 lacks.
+        "table1_r2_modular": NOT_JUDGED,
+        "table1_p_modular": NOT_JUDGED,
+        "table1_r2_mnist": FAILS,  # 0.7: the claimed lack of effect is contradicted
+        "table1_p_mnist": FAILS,
+        "table1_r2_cifar100": HOLDS,  # 0.1 with 10 runs rules out R² ≥ 0.5
+        "table1_p_cifar100": HOLDS,
     }
     assert status[list(expected)].to_dict() == expected
-    assert table.loc["stabilized_faster", "reproduced"] == "11.6"
-    assert table.loc["modular_groks", "reproduced"] == "0.5"
+    assert "no 'R2 (held-out runs)' column" in table.loc["table1_r2_modular", "reason"]
+    assert "rules out R² ≥ 0.5 (equivalence p" in table.loc["table1_r2_cifar100", "reason"]
+    assert table.loc["stabilized_faster", "reproduced"] == "63"
+    assert "bootstrap interval" in table.loc["stabilized_faster", "reason"]
+    assert table.loc["modular_groks", "reproduced"] == "0.9"
+    assert "9/10 runs turn inside" in table.loc["blog_turn_generalisation", "reason"]
+    assert "Holm-adjusted" in table.loc["blog_three_phases", "reason"]
     # At small scale a claim with only a paper tolerance is shown, not judged.
     assert status["states_modular"] == NOT_JUDGED
     assert table.loc["states_modular", "reproduced"] == "6"
@@ -213,9 +243,75 @@ def test_known_outcomes_on_a_hand_made_run(results):
     # Not built in this run (no multiberts row, no sandbox section): not judged, said why.
     assert status["states_multiberts"] == NOT_JUDGED
     assert "not in this run" in table.loc["sandbox_transfer_mean", "reason"]
-    text = markdown(table.reset_index(), "Papers against this run")
+    text = markdown(table.reset_index(), "Papers against this run", "abc123")
     assert text.count("| ✓ |") == (status == HOLDS).sum()
     assert "## hu2023" in text and "## blog2025" in text
+    assert "Claims file sha256: `abc123`" in text
+
+
+def test_new_regression_columns_are_read_when_present(results):
+    """Predictability reads the out-of-sample R², significance the permutation p-value."""
+    table1 = pd.read_csv(results / "hu2023" / "table1.csv")
+    table1["R2 (held-out runs)"] = [0.6, 0.1, 0.0, 0.2, 0.3, 0.0]
+    table1["Permutation p"] = [0.001, 0.5, 0.5, 0.5, 0.04, 0.5]
+    table1.to_csv(results / "hu2023" / "table1.csv", index=False)
+    status = evaluate(load_claims(CLAIMS), _context(results)).set_index("id")["status"]
+    assert status["table1_r2_modular"] == HOLDS  # 0.6 >= 0.5
+    assert status["table1_r2_parities"] == FAILS  # 0.3 < 0.5 (in-sample 0.9)
+    assert status["table1_p_modular"] == HOLDS  # Holm: 0.003 < 0.05
+    assert status["table1_p_parities"] == FAILS  # Holm: 0.08, though raw 0.04 < 0.05
+
+
+def test_no_effect_needs_an_equivalence_bound(results):
+    """R² 0.45 over 4 predictors rules out R² ≥ 0.5 with neither 10 nor 40 runs: the
+    claims of no effect are not judged, though R² < 0.5 and p ≥ 0.05."""
+    table1 = pd.read_csv(results / "hu2023" / "table1.csv")
+    table1.loc[table1["name"] == "cifar100", "R2"] = 0.45
+    for runs in (10, 40):
+        table1["runs"] = runs
+        table1.to_csv(results / "hu2023" / "table1.csv", index=False)
+        table = evaluate(load_claims(CLAIMS), _context(results)).set_index("id")
+        for claim in ("table1_r2_cifar100", "table1_p_cifar100"):
+            assert table.loc[claim, "status"] == NOT_JUDGED
+            assert "does not rule out R² ≥ 0.5" in table.loc[claim, "reason"]
+
+
+def test_equivalence_pvalue_is_calibrated_at_the_bound():
+    """On simulated OLS fits whose population R² is 0.5 (noncentrality f² n), the
+    equivalence test rules out R² ≥ 0.5 in 5 % of fits at α = 0.05."""
+    rng = np.random.default_rng(0)
+    runs, predictors, trials = 20, 3, 4000
+    X = rng.normal(size=(runs, predictors))
+    centred = X - X.mean(axis=0)
+    beta = np.ones(predictors)
+    beta *= np.sqrt(runs / (beta @ centred.T @ centred @ beta))  # β'X'Xβ / σ² = f² n
+    design = np.column_stack([np.ones(runs), X])
+    rejected = 0
+    for _ in range(trials):
+        y = X @ beta + rng.normal(size=runs)
+        residual = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+        r2 = 1 - residual @ residual / ((y - y.mean()) ** 2).sum()
+        rejected += equivalence_pvalue(r2, runs, predictors, 0.5) < 0.05
+    assert rejected / trials == pytest.approx(0.05, abs=0.012)
+
+
+def test_design_is_exploratory_on_used_seeds_and_confirmatory_on_fresh_ones(results):
+    claims = [c for c in load_claims(CLAIMS) if c["id"] in ("figure2_exits", "stabilized_faster")]
+    used = {"modular": [0, 9], "modular_stabilized": [0, 9]}
+    seeds = {"modular": list(range(10, 20)), "modular_stabilized": list(range(10, 20))}
+    fresh = evaluate(claims, _context(results, seeds=seeds), used)
+    assert fresh["design"].tolist() == ["confirmatory", "confirmatory"]
+    seeds["modular_stabilized"] = list(range(5, 15))
+    mixed = evaluate(claims, _context(results, seeds=seeds), used)
+    assert mixed["design"].tolist() == ["confirmatory", "exploratory"]
+    assert evaluate(claims, _context(results), used)["design"].tolist() == ["unknown"] * 2
+
+
+def test_too_small_a_sample_is_not_judged(results):
+    _write_times(results, "modular", dict(enumerate([400.0, 500, 600, 700, 800])))
+    claims = [c for c in load_claims(CLAIMS) if c["id"] == "stabilized_faster"]
+    row = evaluate(claims, _context(results)).iloc[0]
+    assert row["status"] == NOT_JUDGED and "rests on 5, needs ≥ 8" in row["reason"]
 
 
 def test_an_underpowered_regression_is_not_judged(results):
@@ -231,7 +327,7 @@ def test_an_underpowered_regression_is_not_judged(results):
         assert table.loc[claim, "status"] == NOT_JUDGED
         assert "underpowered: 10 runs for 6 states" in table.loc[claim, "reason"]
     assert table.loc["table1_forking_modular", "status"] == HOLDS
-    assert table.loc["table1_r2_parities", "status"] == HOLDS
+    assert table.loc["table1_forking_parities", "status"] == HOLDS
 
 
 def test_claims_on_censored_convergence_times_are_not_judged(results):
@@ -239,7 +335,9 @@ def test_claims_on_censored_convergence_times_are_not_judged(results):
     _write(
         results,
         "regression/modular/convergence.csv",
-        pd.DataFrame({"time": [400.0, 600.0, 800.0], "converged": [True, True, False]}),
+        pd.DataFrame(
+            {"run": range(3), "time": [400.0, 600.0, 800.0], "converged": [True, True, False]}
+        ),
     )
     table = evaluate(load_claims(CLAIMS), _context(results)).set_index("id")
     for claim in ("stabilized_faster", "stabilized_less_spread", "figure2_exit_times"):
@@ -255,7 +353,7 @@ def test_paper_scale_compares_numbers_within_tolerances(results):
     assert status["states_cifar100_destabilized"] == FAILS  # 2 against 5 ± 1
     assert status["table1_r2_modular"] == FAILS  # 0.8 against 0.977 ± 0.1
     assert status["table1_r2_parities"] == HOLDS  # 0.9 against 0.961 ± 0.1
-    assert status["table1_p_modular"] == HOLDS  # no tolerance: its predicate p < 0.05
+    assert status["table1_p_modular"] == NOT_JUDGED  # a test: needs the permutation p-value
     assert "off the paper by" in table.loc["table1_r2_modular", "reason"]
 
 
@@ -272,6 +370,15 @@ def test_paper_scale_compares_numbers_within_tolerances(results):
 )
 def test_judge(claim, value, scale, status):
     assert judge(claim, value, scale)[0] == status
+
+
+# A threshold claim holds only when its whole bootstrap interval clears the threshold.
+@pytest.mark.parametrize(
+    ("interval", "status"), [((3.5, 9.0), HOLDS), ((2.0, 9.0), NOT_JUDGED), ((1.0, 2.9), FAILS)]
+)
+def test_a_threshold_claim_needs_its_whole_interval(interval, status):
+    claim = {"paper_value": 30, "expect": {"op": ">=", "value": 3}}
+    assert judge(claim, 5.0, "small", interval)[0] == status
 
 
 # A share of runs (or spikes) is judged only when its 95% interval lies on one side of the
@@ -299,26 +406,27 @@ def test_sandbox_claims(tmp_path, successful, share_status):
     runs = [log("base", m, spiky, 1.0, grad) for m in range(successful)]
     base = pd.concat([*runs, log("base", successful, np.full(60, 1.0), 0.5)])
     _write(tmp_path, "sandbox2025/runs/base/log.parquet", base)
-    _write(tmp_path, "sandbox2025/runs/transfer/log.parquet", log("transfer", 0, np.ones(5), 0.9))
-    _write(
-        tmp_path, "sandbox2025/runs/scratch_p3/log.parquet", log("scratch_p3", 0, np.ones(5), 0.6)
-    )
+    for name, accuracy in (("transfer", 0.9), ("scratch_p3", 0.6)):
+        runs = pd.concat([log(name, m, np.ones(5), accuracy + 0.01 * m) for m in range(8)])
+        _write(tmp_path, f"sandbox2025/runs/{name}/log.parquet", runs)
     _write(
         tmp_path,
         "sandbox2025/figure17_sparsity.csv",
-        pd.DataFrame(
-            {"success": [True, False], "mean_sparsity": [0.7, 0.5]}  # successful: sparser (fails)
+        pd.DataFrame(  # successful models sparser: fails
+            {"success": [True] * 8 + [False] * 8, "mean_sparsity": np.repeat([0.7, 0.5], 8)}
         ),
     )
-    # Six seeds, each run at three learning rates. Accuracy rises with the learning rate
+    # Ten seeds, each run at three learning rates. Accuracy rises with the learning rate
     # within every seed, though seeds differ more than the rates do (an unpaired test
     # misses it); every batch size ends at chance.
-    by_lr = [log("ablation_lr", m, np.ones(5), 0.1 * (m % 6) + 0.01 * (m // 6)) for m in range(18)]
+    by_lr = [
+        log("ablation_lr", m, np.ones(5), 0.05 * (m % 10) + 0.01 * (m // 10)) for m in range(30)
+    ]
     by_lr = pd.concat(by_lr).assign(
-        seed=lambda t: t["member"] % 6, lr=lambda t: 10.0 ** -(3 - t["member"] // 6)
+        seed=lambda t: t["member"] % 10, lr=lambda t: 10.0 ** -(3 - t["member"] // 10)
     )
     _write(tmp_path, "sandbox2025/runs/ablation_lr/log.parquet", by_lr)
-    flat = pd.concat([log("ablation_batch_size", m, np.ones(5), 0.5) for m in range(8)])
+    flat = pd.concat([log("ablation_batch_size", m, np.ones(5), 0.5) for m in range(20)])
     flat = flat.assign(
         seed=lambda t: t["member"] // 2, batch_size=lambda t: 32 * 4 ** (t["member"] % 2)
     )
@@ -346,21 +454,21 @@ def test_sandbox_claims(tmp_path, successful, share_status):
     }
 
 
-# Two values make the paired test a Wilcoxon signed-rank test: 8 seeds, each better at
-# the larger batch by a different margin (exact p = 2 / 2^8), hold; the same accuracies
+# Two values make the paired test a Wilcoxon signed-rank test: 10 seeds, each better at
+# the larger batch by a different margin (exact p = 2 / 2^10), hold; the same accuracies
 # with the seeds shuffled at one value no longer pair up, and fail.
 @pytest.mark.parametrize(("paired", "status"), [(True, HOLDS), (False, FAILS)])
 def test_two_value_ablation_is_a_signed_rank_test(tmp_path, paired, status):
-    seeds = np.arange(8)
+    seeds = np.arange(10)
     small = 0.5 + 0.05 * seeds
     large = small + 0.01 * (1 + seeds)
     if not paired:
         large = large[::-1]
     runs = pd.DataFrame(
         {
-            "member": np.arange(16),
+            "member": np.arange(20),
             "seed": np.concatenate([seeds, seeds]),
-            "batch_size": np.repeat([32, 128], 8),
+            "batch_size": np.repeat([32, 128], 10),
             "test_acc": np.concatenate([small, large]),
             "epoch": 10,
         }
@@ -370,18 +478,27 @@ def test_two_value_ablation_is_a_signed_rank_test(tmp_path, paired, status):
     claims = [c for c in load_claims(CLAIMS) if c["id"] == "sandbox_ablation_batch_size"]
     row = evaluate(claims, Context(root=tmp_path, sandbox={"success_threshold": 0.98})).iloc[0]
     assert row["status"] == status
-    assert "Wilcoxon" in row.iloc[-1]
+    assert "Wilcoxon" in row["reason"]
 
 
 def test_bad_claims_file_names_the_problem(tmp_path):
     bad = tmp_path / "claims.yaml"
-    bad.write_text(
-        "claims:\n  - {id: x, paper: hu2023, source: s, claim: c, check: nope, paper_value: 1}\n"
-    )
+    plan = "statistic: s, test: t, direction: equal, read_out: r, min_sample: 1"
+
+    def write(fields: str) -> None:
+        bad.write_text(f"claims:\n  - {{id: x, source: s, claim: c, {plan}, {fields}}}\n")
+
+    write("paper: hu2023, check: nope, paper_value: 1")
     with pytest.raises(TrainmapError, match="unknown check 'nope'"):
         load_claims(bad)
-    bad.write_text(
-        "claims:\n  - {id: x, paper: hu2024, source: s, claim: c, check: table1, paper_value: 1}\n"
-    )
+    write("paper: hu2024, check: table1, paper_value: 1")
     with pytest.raises(TrainmapError, match="claims/0/paper"):
+        load_claims(bad)
+    write("paper: hu2023, check: table1, paper_value: 1, family: f")  # a test with no alpha
+    with pytest.raises(TrainmapError, match="'alpha' is a dependency of 'family'"):
+        load_claims(bad)
+    bad.write_text(
+        "claims:\n  - {id: x, paper: hu2023, source: s, claim: c, check: table1, paper_value: 1}\n"
+    )
+    with pytest.raises(TrainmapError, match="'statistic' is a required property"):
         load_claims(bad)

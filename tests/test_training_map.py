@@ -144,3 +144,16 @@ def test_identical_runs_never_fork(seed):
     states = decoded([walk] * 5)
     edges = tm.transitions(states)[["source", "target"]].drop_duplicates()
     assert not tm.is_forking(edges, tm.node_table(states))
+
+
+def test_exit_times_pvalue_is_the_pooled_t_test_for_two_exits():
+    """Two exits: the ANOVA is the pooled-variance t-test; an exit taken by one run is
+    judged against the others' spread, not as a time without error."""
+    from scipy.stats import ttest_ind
+
+    exit_times_pvalue = tm.exit_times_pvalue
+    slow, fast = np.array([2900.0, 3100, 2700, 3300, 2500]), np.array([2400.0])
+    assert exit_times_pvalue([slow, fast]) == pytest.approx(ttest_ind(slow, fast).pvalue)
+    assert exit_times_pvalue([slow, fast]) > 0.05  # 500 below a mean whose spread is 316
+    assert np.isnan(exit_times_pvalue([slow[:1], fast]))  # no spread within an exit
+    assert np.isnan(exit_times_pvalue([slow]))

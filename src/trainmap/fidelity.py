@@ -1,26 +1,36 @@
 """Paper against reproduction: each reported number or claim checked on the current run.
 
 The claims (``config/claims.yaml``) name a *check*: a function here that reads the
-results tables of the run (never a model, never torch) and returns the reproduced
-value. How it is judged:
+results tables of the run (never a model, never torch) and returns a :class:`Result`:
+the reproduced value, how it was measured, the runs it rests on and, for a threshold
+claim, a bootstrap interval. Each claim states in advance its statistic, test,
+direction, read-out, tolerance and ``min_sample``; a test also ``alpha`` and ``family``.
+How it is judged (:func:`evaluate`, :func:`judge`):
 
+* a result resting on fewer runs than ``min_sample`` is not judged;
 * at ``scale: paper``, a claim with a ``tolerance`` passes when the reproduced number
   is within it of the paper's number (state counts ±1, R² ±0.1, ...);
-* otherwise the claim's ``expect`` predicate decides (``{op: ">=", value: 0.5}``);
+* a test (a claim with a ``family``) passes when its p-value, Holm-adjusted within the
+  family, is below ``alpha``;
+* otherwise the claim's ``expect`` predicate decides (``{op: ">=", value: 0.5}``), at
+  both ends of the bootstrap interval where there is one;
+* a "no effect" claim needs an equivalence bound (:func:`equivalence_pvalue`);
 * a claim with neither at this scale needs paper scale: its value is shown, not judged.
 
 Status is ``✓`` (holds), ``✗`` (does not) or ``–`` (not judged: needs paper scale, the
-regression is underpowered and needs more seeds, or this config does not build what it
-needs). Every row says why in one line.
+regression is underpowered and needs more seeds, an interval straddles the threshold,
+or this config does not build what it needs). Every row says why in one line, and
+whether it is exploratory or confirmatory (:func:`design`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema
 import numpy as np
@@ -28,7 +38,8 @@ import pandas as pd
 import yaml
 
 from trainmap.analysis.hmm import HMMParams
-from trainmap.analysis.phases import first_epoch
+from trainmap.analysis.phases import chance_pvalue, first_epoch, phase_tests, turn_tests
+from trainmap.analysis.training_map import exit_times_pvalue, occupancy_fractions
 from trainmap.errors import TrainmapError
 from trainmap.sandbox.results import read_logs
 
@@ -43,6 +54,7 @@ COLUMNS = [
     "scale",
     "status",
     "reason",
+    "design",
 ]
 OPS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
@@ -63,12 +75,71 @@ class Underpowered(Exception):
     message says why."""
 
 
+class Result(NamedTuple):
+    """What a check measured.
+
+    ``value``: the reproduced value (a p-value for a claim with an ``alpha``);
+    ``note``: how it was measured; ``sample``: the runs (or events) it rests on,
+    compared with the claim's ``min_sample``; ``interval``: a 95 % bootstrap
+    interval over runs of ``value``, which a threshold claim's interval must clear.
+    """
+
+    value: Any
+    note: str
+    sample: int | None = None
+    interval: tuple[float, float] | None = None
+
+
+#: Resamples and level of the bootstrap intervals of threshold claims.
+BOOTSTRAP_RESAMPLES, BOOTSTRAP_LEVEL = 2000, 0.95
+
+
+def bootstrap_interval(
+    statistic: Callable[..., float], *samples: np.ndarray
+) -> tuple[float, float]:
+    """Percentile interval of ``statistic(*samples)``, each sample's runs resampled with
+    replacement on their own (a fixed generator: the same tables give the same interval)."""
+    from scipy.stats import bootstrap
+
+    result = bootstrap(
+        [np.asarray(x) for x in samples],
+        statistic,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        confidence_level=BOOTSTRAP_LEVEL,
+        method="percentile",
+        vectorized=False,
+        paired=False,
+        rng=np.random.default_rng(0),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def equivalence_pvalue(rsquared: float, runs: int, predictors: int, bound: float) -> float:
+    """p-value of "the population R² is at least ``bound``" against a smaller one.
+
+    Under OLS with ``predictors`` predictors, ``runs`` runs and normal errors, the F
+    statistic of a sample R² follows a noncentral F distribution with noncentrality
+    λ = f² · runs at population R² = ``bound`` (f² = bound / (1 − bound)); the p-value
+    is the chance of an F this small or smaller. A p-value below α rules out an effect
+    as large as ``bound`` (an equivalence bound); NaN when the fit has no residual
+    degrees of freedom.
+    """
+    from scipy.stats import ncf
+
+    denominator = runs - predictors - 1
+    if predictors < 1 or denominator < 1 or not np.isfinite(rsquared):
+        return float("nan")
+    statistic = rsquared / predictors / (max(1 - rsquared, 1e-12) / denominator)
+    return float(ncf.cdf(statistic, predictors, denominator, bound / (1 - bound) * runs))
+
+
 @dataclass
 class Context:
     """Where the results are and the config values the checks need.
 
     ``thresholds``: convergence threshold per setting; ``blog``: the config's
-    ``blog`` section; ``sandbox``: the config's ``sandbox`` section.
+    ``blog`` section; ``sandbox``: the config's ``sandbox`` section; ``seeds``: the
+    seeds this run trained per setting and sandbox experiment.
     """
 
     root: Path
@@ -76,6 +147,7 @@ class Context:
     thresholds: Mapping[str, float] = field(default_factory=dict)
     blog: Mapping[str, Any] | None = None
     sandbox: Mapping[str, Any] | None = None
+    seeds: Mapping[str, list[int]] = field(default_factory=dict)
 
     def path(self, relative: str) -> Path:
         path = self.root / relative
@@ -93,12 +165,24 @@ class Context:
 SCHEMA = Path(__file__).parents[2] / "workflow" / "schemas" / "claims.schema.yaml"
 
 
-def load_claims(path: str | Path, schema: str | Path = SCHEMA) -> list[dict[str, Any]]:
-    """The claims of ``path`` (its ``claims:`` list), checked against ``schema``.
+@dataclass
+class ClaimsFile:
+    """The claims file: its claims, the seeds used so far to choose configs and tests
+    (setting or experiment -> [first, last]), and the sha256 of its bytes."""
 
-    Ids must be unique and every claim's check known.
+    claims: list[dict[str, Any]]
+    seeds_used: dict[str, list[int]]
+    sha256: str
+
+
+def read_claims(path: str | Path, schema: str | Path = SCHEMA) -> ClaimsFile:
+    """The claims file ``path``, checked against ``schema``.
+
+    Ids must be unique, every claim's check known, and a claim in a test ``family``
+    must state its ``alpha``.
     """
-    document = yaml.safe_load(Path(path).read_text())
+    raw = Path(path).read_bytes()
+    document = yaml.safe_load(raw)
     try:
         jsonschema.validate(document, yaml.safe_load(Path(schema).read_text()))
     except jsonschema.ValidationError as error:
@@ -115,7 +199,12 @@ def load_claims(path: str | Path, schema: str | Path = SCHEMA) -> list[dict[str,
                 f"{path}: claim {claim['id']!r} has unknown check {claim['check']!r} "
                 f"(known: {sorted(CHECKS)})"
             )
-    return claims
+    return ClaimsFile(claims, document.get("seeds_used", {}), hashlib.sha256(raw).hexdigest())
+
+
+def load_claims(path: str | Path, schema: str | Path = SCHEMA) -> list[dict[str, Any]]:
+    """The claims of the claims file ``path`` (:func:`read_claims`)."""
+    return read_claims(path, schema).claims
 
 
 # ---- checks: each returns (reproduced value, a note on how it was measured) ----------
@@ -139,35 +228,90 @@ def _regression_row(ctx: Context, setting: str) -> pd.Series:
     return row
 
 
-def _table1(claim: Mapping, ctx: Context) -> tuple[Any, str]:
-    regression = claim["column"] in (
-        "R2",
-        "Adjusted R2",
-        "R2 (held-out runs)",
-        "p-value",
-        "Permutation p",
-    )
-    row = (_regression_row if regression else _table1_row)(ctx, claim["setting"])
-    value = row[claim["column"]]
+#: Table 1 columns that come from the regression (not judged when it is underpowered).
+REGRESSION_COLUMNS = ("R2", "Adjusted R2", "R2 (held-out runs)", "p-value", "Permutation p")
+
+
+def _runs(row: pd.Series) -> int | None:
+    runs = row.get("runs")
+    return int(runs) if runs is not None and pd.notna(runs) else None
+
+
+def _table1(claim: Mapping, ctx: Context) -> Result:
+    """A table 1 column: ``column`` against the paper's number at paper scale, the
+    ``expect`` predicate's own column (``expect.column``, default ``column``) otherwise.
+    A "no effect" claim (``equivalence``) that its value bears out holds only where
+    its R² rules out the effect it denies (:func:`equivalence_pvalue` below
+    ``alpha``); otherwise it is not judged."""
+    expect = claim.get("expect") or {}
+    against_paper = ctx.scale == "paper" and "tolerance" in claim
+    column = claim["column"] if against_paper else expect.get("column", claim["column"])
+    row = (_regression_row if column in REGRESSION_COLUMNS else _table1_row)(ctx, claim["setting"])
+    if column not in row.index:
+        raise Missing(f"table 1 has no {column!r} column (an older regression stage?)")
+    runs = _runs(row)
+    value = row[column]
     if isinstance(value, (float, np.floating)) and np.isnan(value):
-        return np.nan, f"table 1 has no {claim['column']} (no regression: see its log)"
-    return (value.item() if hasattr(value, "item") else value), f"table 1, {claim['column']}"
+        return Result(np.nan, f"table 1 has no {column} (no regression: see its log)", runs)
+    note = f"table 1, {column}"
+    if "equivalence" in claim and not against_paper and OPS[expect["op"]](value, expect["value"]):
+        bound, predictors = claim["equivalence"]["rsquared"], int(row["states"]) - 1
+        pvalue = equivalence_pvalue(float(row["R2"]), runs or 0, predictors, bound)
+        note += (
+            f"; R² {float(row['R2']):.3g} rules out R² ≥ {bound:g} (equivalence p = {pvalue:.3g})"
+        )
+        if not pvalue < claim["alpha"]:
+            raise Underpowered(
+                f"{column} {value:.3g}, but R² {float(row['R2']):.3g} with {runs} runs and "
+                f"{predictors} predictors does not rule out R² ≥ {bound:g} (equivalence "
+                f"p = {pvalue:.3g} ≥ α = {claim['alpha']:g}): no evidence of no effect; "
+                "needs more seeds"
+            )
+    return Result(value.item() if hasattr(value, "item") else value, note, runs)
 
 
-def _detours(claim: Mapping, ctx: Context) -> tuple[Any, str]:
+def _detours(claim: Mapping, ctx: Context) -> Result:
     row = _regression_row(ctx, claim["setting"])
     value = row["Detour states"]
     states = (value if isinstance(value, str) else "").replace(",", " ").split()
-    return len(
-        states
-    ), f"detour states {', '.join(states) or 'none'} (F-test p = {row['p-value']:.3g})"
+    return Result(
+        len(states),
+        f"detour states {', '.join(states) or 'none'} (F-test p = {row['p-value']:.3g})",
+        _runs(row),
+    )
 
 
-def _compare(claim: Mapping, ctx: Context) -> tuple[Any, str]:
+def pairwise_dissimilarity(occupancy: np.ndarray) -> np.ndarray:
+    """Runs × runs Wasserstein distances of table 1's dissimilarity (state indices as
+    support): the summed absolute difference of the cumulative state distributions."""
+    cdf = np.cumsum(np.asarray(occupancy, dtype=float), axis=1)
+    return np.abs(cdf[:, None, :] - cdf[None, :, :]).sum(axis=-1)
+
+
+def mean_pair_distance(distances: np.ndarray, runs: np.ndarray) -> float:
+    """Mean distance over the pairs of a (re)sample of runs."""
+    sub = distances[np.ix_(runs, runs)]
+    return float(sub[np.triu_indices(len(runs), k=1)].mean())
+
+
+def _compare(claim: Mapping, ctx: Context) -> Result:
     column = claim["column"]
-    a = float(_table1_row(ctx, claim["setting"])[column])
-    b = float(_table1_row(ctx, claim["than"])[column])
-    return a - b, f"{column}: {claim['setting']} {a:.3g} − {claim['than']} {b:.3g}"
+    rows = [_table1_row(ctx, name) for name in (claim["setting"], claim["than"])]
+    a, b = (float(row[column]) for row in rows)
+    note = f"{column}: {claim['setting']} {a:.3g} − {claim['than']} {b:.3g}"
+    runs = [_runs(row) for row in rows]
+    sample = min(runs) if None not in runs else None
+    if column != "Dissimilarity":
+        return Result(a - b, note, sample)
+    distances = [
+        pairwise_dissimilarity(occupancy_fractions(ctx.parquet(f"hmm/{name}/states.parquet")))
+        for name in (claim["setting"], claim["than"])
+    ]
+    interval = bootstrap_interval(
+        lambda x, y: mean_pair_distance(distances[0], x) - mean_pair_distance(distances[1], y),
+        *(np.arange(len(d)) for d in distances),
+    )
+    return Result(a - b, note + "; runs resampled", min(len(d) for d in distances), interval)
 
 
 def _exits(ctx: Context, setting: str) -> pd.DataFrame:
@@ -175,32 +319,33 @@ def _exits(ctx: Context, setting: str) -> pd.DataFrame:
     return edges[edges["from_start"].astype(bool)].reset_index(drop=True)
 
 
-def _start_exits(claim: Mapping, ctx: Context) -> tuple[Any, str]:
+def _start_exits(claim: Mapping, ctx: Context) -> Result:
     exits = _exits(ctx, claim["setting"])
     runs = ", ".join(
         f"{s}→{t}: {r}/{n}"
         for s, t, r, n in exits[["source", "target", "runs", "runs_total"]].itertuples(index=False)
     )
-    return len(exits), runs or "no edge out of the start state"
+    total = int(exits["runs_total"].iloc[0]) if len(exits) else None
+    return Result(len(exits), runs or "no edge out of the start state", total)
 
 
-def _exit_times_differ(claim: Mapping, ctx: Context) -> tuple[Any, str]:
+def _exit_times_differ(claim: Mapping, ctx: Context) -> Result:
+    """One-way ANOVA of the convergence times of the runs, grouped by their exit edge."""
     _times(ctx, claim["setting"])  # not judged on censored times
-    exits = _exits(ctx, claim["setting"]).dropna(subset=["mean_convergence"])
-    if len(exits) < 2:
-        return False, f"{len(exits)} exit edge(s) with convergence times: nothing to compare"
-    sem = exits["sem_convergence"].fillna(0.0)
-    fast, slow = exits["mean_convergence"].idxmin(), exits["mean_convergence"].idxmax()
-    apart = exits.loc[fast, "mean_convergence"] + 2 * sem[fast] < (
-        exits.loc[slow, "mean_convergence"] - 2 * sem[slow]
+    exits = _exits(ctx, claim["setting"])
+    times = ctx.csv(f"regression/{claim['setting']}/convergence.csv").set_index("run")["time"]
+    groups = [
+        times.reindex([int(r) for r in str(ids).split()]).dropna().to_numpy()
+        for ids in exits["run_ids"]
+    ]
+    shown = ", ".join(
+        f"{s}→{t}: {g.mean():.4g} (n = {len(g)})" if len(g) else f"{s}→{t}: no time"
+        for s, t, g in zip(exits["source"], exits["target"], groups, strict=True)
     )
-    times = ", ".join(
-        f"{s}→{t}: {m:.4g} ± {e:.3g}"
-        for s, t, m, e in zip(
-            exits["source"], exits["target"], exits["mean_convergence"], sem, strict=True
-        )
-    )
-    return bool(apart), f"fastest and slowest exits apart by more than 2 SEM each: {times}"
+    pvalue = exit_times_pvalue(groups)
+    if not np.isfinite(pvalue):
+        raise Underpowered(f"no within-edge spread to test against: {shown or 'no exit edge'}")
+    return Result(pvalue, f"one-way ANOVA over exit edges: {shown}", sum(map(len, groups)))
 
 
 def _l2_changes(ctx: Context, setting: str) -> pd.DataFrame:
@@ -213,7 +358,7 @@ def _l2_changes(ctx: Context, setting: str) -> pd.DataFrame:
     return exits.assign(l2=means[exits["target"]] - means[exits["source"]])
 
 
-def _exit_l2(claim: Mapping, ctx: Context) -> tuple[Any, str]:
+def _exit_l2(claim: Mapping, ctx: Context) -> tuple[Any, str]:  # descriptive: no sample
     exits = _l2_changes(ctx, claim["setting"])
 
     def listed(edges: pd.DataFrame) -> str:
@@ -241,7 +386,7 @@ def _exit_l2(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     raise TrainmapError(f"claim {claim['id']!r}: unknown exit_l2 mode {mode!r}")
 
 
-def _times(ctx: Context, setting: str) -> pd.Series:
+def _times(ctx: Context, setting: str) -> np.ndarray:
     """A setting's convergence times; :class:`Underpowered` if any run is censored.
 
     A censored run's time is only a lower bound, so means, ratios and spreads of
@@ -254,23 +399,50 @@ def _times(ctx: Context, setting: str) -> pd.Series:
             f"convergence {setting}: {censored} of {len(times)} runs censored (never reach the "
             "threshold): their times are lower bounds"
         )
-    return times["time"]
+    return times["time"].to_numpy(dtype=float)
 
 
-def _convergence_ratio(claim: Mapping, ctx: Context) -> tuple[Any, str]:
-    fast, slow = _times(ctx, claim["setting"]).mean(), _times(ctx, claim["than"]).mean()
-    return (
-        slow / fast,
-        f"mean convergence {claim['than']} {slow:.4g} / {claim['setting']} {fast:.4g}",
+def ratio_of_means(fast: np.ndarray, slow: np.ndarray) -> float:
+    """Mean of ``slow`` over mean of ``fast``."""
+    return float(np.mean(slow) / np.mean(fast))
+
+
+def coefficient_of_variation(times: np.ndarray) -> float:
+    """Standard deviation (ddof 0) over mean."""
+    return float(np.std(times) / np.mean(times))
+
+
+def cv_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Coefficient of variation of ``a`` minus that of ``b``."""
+    return coefficient_of_variation(a) - coefficient_of_variation(b)
+
+
+def _convergence_contrast(
+    claim: Mapping,
+    ctx: Context,
+    statistic: Callable[[np.ndarray, np.ndarray], float],
+    summary: Callable[[np.ndarray], float],
+    label: str,
+) -> Result:
+    """``statistic(setting's times, than's times)`` with its bootstrap interval."""
+    a, b = _times(ctx, claim["setting"]), _times(ctx, claim["than"])
+    return Result(
+        statistic(a, b),
+        f"{label}: {claim['setting']} {summary(a):.4g}, {claim['than']} {summary(b):.4g}; "
+        "runs resampled",
+        min(len(a), len(b)),
+        bootstrap_interval(statistic, a, b),
     )
 
 
-def _convergence_spread(claim: Mapping, ctx: Context) -> tuple[Any, str]:
-    def cv(t: pd.Series) -> float:
-        return float(t.std(ddof=0) / t.mean())
+def _convergence_ratio(claim: Mapping, ctx: Context) -> Result:
+    return _convergence_contrast(claim, ctx, ratio_of_means, np.mean, "mean convergence")
 
-    a, b = cv(_times(ctx, claim["setting"])), cv(_times(ctx, claim["than"]))
-    return a < b, f"coefficient of variation {claim['setting']} {a:.3g} vs {claim['than']} {b:.3g}"
+
+def _convergence_spread(claim: Mapping, ctx: Context) -> Result:
+    return _convergence_contrast(
+        claim, ctx, cv_difference, coefficient_of_variation, "coefficient of variation"
+    )
 
 
 def _grokking(claim: Mapping, ctx: Context) -> tuple[Any, str]:
@@ -289,52 +461,83 @@ def _grokking(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     ratios = np.array(ratios)
     groks = np.nan_to_num(ratios, nan=0.0) >= claim["factor"]
     median = np.nanmedian(ratios) if np.isfinite(ratios).any() else np.nan
-    return float(groks.mean()), (
+    return Result(
+        float(groks.mean()),
         f"{groks.sum()}/{len(ratios)} runs generalise ≥ {claim['factor']}× after memorising "
         f"(median ratio {median:.2f}; train acc ≥ {memorised_acc:g}, eval acc ≥ "
-        f"{ctx.thresholds[setting]:g}; never: ratio 0)"
+        f"{ctx.thresholds[setting]:g}; never: ratio 0)",
+        len(ratios),
     )
 
 
-def _blog_turn_drop(claim: Mapping, ctx: Context) -> tuple[Any, str]:
+def _blog_setting(ctx: Context) -> tuple[str, float]:
     if not ctx.blog:
         raise Missing("no blog section in this config")
-    events = ctx.csv("blog2025/pca_turn.csv").set_index("event")["epoch"]
-    turn, drop = events.iloc[0], events.iloc[1]
-    length = float(ctx.parquet("blog2025/pca_trajectory.parquet", ["epoch"])["epoch"].max())
-    tolerance = ctx.blog["coincide_tolerance"] * length
-    if not np.isfinite(drop):
-        return False, f"turn at epoch {turn:g}, the validation loss never falls"
-    return bool(abs(turn - drop) <= tolerance), (
-        f"turn at epoch {turn:g}, fastest drop at {drop:g} (tolerance {tolerance:g} epochs)"
+    setting = ctx.blog["setting"]
+    if setting not in ctx.thresholds:
+        raise Missing(f"setting {setting!r} has no convergence threshold in this config")
+    return setting, ctx.thresholds[setting]
+
+
+def _blog_turn_window(claim: Mapping, ctx: Context) -> Result:
+    """The PCA turn inside the generalisation window, in more runs than chance gives
+    (:func:`trainmap.analysis.phases.turn_tests`)."""
+    setting, converged = _blog_setting(ctx)
+    turns = turn_tests(
+        ctx.parquet(f"runs/{setting}/metrics.parquet"),
+        examples=ctx.blog["examples"],
+        window=ctx.blog["turn_window"],
+        min_step=ctx.blog["turn_min_step"],
+        generalising_acc=ctx.blog["generalising_acc"],
+        converged_acc=converged,
     )
-
-
-def _blog_phases(claim: Mapping, ctx: Context) -> tuple[Any, str]:
-    if not ctx.blog:
-        raise Missing("no blog section in this config")
-    setting, run = ctx.blog["setting"], ctx.blog["run"]
-    states = ctx.parquet(f"hmm/{setting}/states.parquet")
-    states = states[states["run"] == run].sort_values("step")
-    rows = ctx.parquet(
-        f"runs/{setting}/metrics.parquet", ["run", "step", "epoch", "train_acc", "eval_acc"]
-    )
-    rows = rows[rows["run"] == run].sort_values("step")
-    epochs = rows.set_index("step")["epoch"].reindex(states["step"]).to_numpy()
-    changes = epochs[1:][np.diff(states["state"].to_numpy()) != 0]
-    memorised = first_epoch(rows, "train_acc", ctx.blog["memorised_acc"])
-    generalised = first_epoch(rows, "eval_acc", ctx.thresholds.get(setting, 0.9))
-    tolerance = ctx.blog["coincide_tolerance"] * float(rows["epoch"].max())
-
-    def near(epoch: float) -> bool:
-        return bool(
-            np.isfinite(epoch) and len(changes) and np.abs(changes - epoch).min() <= tolerance
+    tested = turns[turns["chance"] > 0]
+    pvalue = chance_pvalue(tested["hit"].to_numpy(), tested["chance"].to_numpy())
+    blog_run = turns[turns["run"] == ctx.blog["run"]]
+    shown = ""
+    if len(blog_run):
+        r = blog_run.iloc[0]
+        shown = (
+            f"run {r['run']}: turn at epoch {r['turn']:g}, window "
+            f"{r['generalisation_starts']:g}-{r['generalised']:g}; "
         )
+    return Result(
+        pvalue,
+        f"{shown}{int(tested['hit'].sum())}/{len(tested)} runs turn inside their window, "
+        f"{tested['chance'].sum():.2f} expected for a random turn",
+        len(tested),
+    )
 
-    n_states = states["state"].nunique()
-    return near(memorised) and near(generalised), (
-        f"run {run}: {n_states} states, changes at epochs {', '.join(f'{e:g}' for e in changes)}; "
-        f"memorised {memorised:g}, generalised {generalised:g} (tolerance {tolerance:g})"
+
+def _blog_phases(claim: Mapping, ctx: Context) -> Result:
+    """The HMM's states change at memorisation and at generalisation (``mode:
+    changes``), or the three phases have three different states (``mode:
+    three_phases``), in more runs than chance gives
+    (:func:`trainmap.analysis.phases.phase_tests`)."""
+    setting, converged = _blog_setting(ctx)
+    table = phase_tests(
+        ctx.parquet(f"hmm/{setting}/states.parquet"),
+        ctx.parquet(
+            f"runs/{setting}/metrics.parquet", ["run", "step", "epoch", "train_acc", "eval_acc"]
+        ),
+        memorised_acc=ctx.blog["memorised_acc"],
+        converged_acc=converged,
+        tolerance=claim.get("window", 0),
+    )
+    key = "change" if claim["mode"] == "changes" else "three_phase"
+    tested = table[table[f"{key}_chance"] > 0]
+    pvalue = chance_pvalue(tested[f"{key}_hit"].to_numpy(), tested[f"{key}_chance"].to_numpy())
+    what = (
+        f"a state change within ± {claim.get('window', 0)} checkpoints of both events"
+        if key == "change"
+        else "three different states in the three phases"
+    )
+    return Result(
+        pvalue,
+        f"{int(tested[f'{key}_hit'].sum())}/{len(tested)} runs with {what}, "
+        f"{tested[f'{key}_chance'].sum():.2f} expected by chance "
+        f"(median {table['changes'].median() if len(table) else 0:g} changes per run)",
+        len(tested),
     )
 
 
@@ -384,17 +587,23 @@ def _sandbox_two_phase(claim: Mapping, ctx: Context) -> tuple[Any, str]:
         return 0.0, f"no run of base reaches test accuracy > {threshold:g}"
     two = sum(drops[key] >= 2 for key in good)
     events = "successful base runs with ≥ 2 loss drops"
-    return _share(two, len(good), claim, events), f"{two}/{len(good)} {events}"
+    return Result(_share(two, len(good), claim, events), f"{two}/{len(good)} {events}", len(good))
 
 
 def _sandbox_transfer(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     from trainmap.sandbox.analysis import final_rows
 
-    stat = claim["statistic"]
-    transfer = final_rows(_sandbox_logs(ctx, "transfer"))["test_acc"].agg(stat)
-    scratch = final_rows(_sandbox_logs(ctx, "scratch_p3"))["test_acc"].agg(stat)
-    return float(transfer - scratch), (
-        f"{stat} final test accuracy: transfer {transfer:.3f}, scratch {scratch:.3f}"
+    aggregate = getattr(np, claim["aggregate"])
+    transfer, scratch = (
+        final_rows(_sandbox_logs(ctx, name))["test_acc"].to_numpy()
+        for name in ("transfer", "scratch_p3")
+    )
+    return Result(
+        float(aggregate(transfer) - aggregate(scratch)),
+        f"{claim['aggregate']} final test accuracy: transfer {aggregate(transfer):.3f}, "
+        f"scratch {aggregate(scratch):.3f}; runs resampled",
+        min(len(transfer), len(scratch)),
+        bootstrap_interval(lambda x, y: aggregate(x) - aggregate(y), transfer, scratch),
     )
 
 
@@ -415,7 +624,7 @@ def _sandbox_spikes(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     if not total:
         return np.nan, "no loss spike in the base runs"
     events = "spikes reach the top quartile of their run's gradient norm"
-    return _share(hits, total, claim, events), f"{hits}/{total} {events}"
+    return Result(_share(hits, total, claim, events), f"{hits}/{total} {events}", total)
 
 
 def _sandbox_ablation(claim: Mapping, ctx: Context) -> tuple[Any, str]:
@@ -440,10 +649,12 @@ def _sandbox_ablation(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     where = f"{accuracy.shape[1]} values x {len(accuracy)} seeds; mean final test accuracy {means}"
     test = ablation_test(accuracy)
     if test.name == "none":
-        return 1.0, f"no seed's accuracy changes with {key} ({where})"
-    return test.pvalue, (
+        return Result(1.0, f"no seed's accuracy changes with {key} ({where})", len(accuracy))
+    return Result(
+        test.pvalue,
         f"{test.name} test paired by seed, statistic {test.statistic:.1f}; "
-        f"Kruskal-Wallis (unpaired) p = {test.unpaired_pvalue:.2g}; over {where}"
+        f"Kruskal-Wallis (unpaired) p = {test.unpaired_pvalue:.2g}; over {where}",
+        len(accuracy),
     )
 
 
@@ -451,11 +662,17 @@ def _sandbox_sparsity(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     if not ctx.sandbox:
         raise Missing("no sandbox section in this config")
     table = ctx.csv("sandbox2025/figure17_sparsity.csv")
-    groups = table.groupby("success")["mean_sparsity"].mean()
+    groups = {ok: rows["mean_sparsity"].to_numpy() for ok, rows in table.groupby("success")}
     if len(groups) < 2:
-        return np.nan, f"only {'successful' if groups.index[0] else 'failed'} models: no contrast"
-    return float(groups[True] - groups[False]), (
-        f"mean sparsity over ε: successful {groups[True]:.3f}, failed {groups[False]:.3f}"
+        only = "successful" if next(iter(groups)) else "failed"
+        return Result(np.nan, f"only {only} models: no contrast")
+    good, bad = groups[True], groups[False]
+    return Result(
+        float(good.mean() - bad.mean()),
+        f"mean sparsity over ε: successful {good.mean():.3f}, failed {bad.mean():.3f}; "
+        "models resampled",
+        min(len(good), len(bad)),
+        bootstrap_interval(lambda x, y: float(np.mean(x) - np.mean(y)), good, bad),
     )
 
 
@@ -469,7 +686,7 @@ CHECKS: dict[str, Callable[[Mapping, Context], tuple[Any, str]]] = {
     "convergence_ratio": _convergence_ratio,
     "convergence_spread": _convergence_spread,
     "grokking": _grokking,
-    "blog_turn_drop": _blog_turn_drop,
+    "blog_turn_window": _blog_turn_window,
     "blog_phases": _blog_phases,
     "sandbox_two_phase": _sandbox_two_phase,
     "sandbox_transfer": _sandbox_transfer,
@@ -489,8 +706,18 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def judge(claim: Mapping, value: Any, scale: str) -> tuple[str, str]:
-    """Status and the rule that gave it, for a reproduced ``value``."""
+def judge(
+    claim: Mapping, value: Any, scale: str, interval: tuple[float, float] | None = None
+) -> tuple[str, str]:
+    """Status and the rule that gave it, for a reproduced ``value``.
+
+    At paper scale a claim with a ``tolerance`` compares ``value`` with the paper's
+    number. A claim with a ``family`` is a test: ``value`` is its p-value (already
+    Holm-adjusted within the family) and the claim holds when it is below ``alpha``.
+    Otherwise the ``expect`` predicate decides; with a bootstrap ``interval`` an
+    ordering predicate must hold at both ends of it (fails at neither end: ✗; at one
+    end: not judged, the interval contains the threshold).
+    """
     tolerance = claim.get("tolerance")
     paper, got = _number(claim.get("paper_value")), _number(value)
     if scale == "paper" and tolerance is not None and paper is not None:
@@ -500,13 +727,33 @@ def judge(claim: Mapping, value: Any, scale: str) -> tuple[str, str]:
         return (HOLDS if ok else FAILS), f"within ± {tolerance:g} of the paper" if ok else (
             f"off the paper by {got - paper:+.3g} (tolerance ± {tolerance:g})"
         )
+    if "family" in claim:
+        alpha = claim["alpha"]
+        if got is None or not np.isfinite(got):
+            return FAILS, "no p-value"
+        ok = got < alpha
+        return (HOLDS if ok else FAILS), (
+            f"Holm-adjusted p = {got:.3g} {'<' if ok else '≥'} α = {alpha:g} "
+            f"(family {claim['family']})"
+        )
     expect = claim.get("expect")
     if expect is None:
         return NOT_JUDGED, "needs paper scale (no qualitative check at this scale)"
     if got is not None and not np.isfinite(got):
         return FAILS, "nothing to measure"
-    ok = OPS[expect["op"]](value, expect["value"])
-    return (HOLDS if ok else FAILS), f"expects {expect['op']} {expect['value']}"
+    op, threshold = OPS[expect["op"]], expect["value"]
+    rule = f"expects {expect['op']} {threshold}"
+    if interval is not None and expect["op"] in ("<", "<=", ">", ">="):
+        low, high = interval
+        ends = op(low, threshold), op(high, threshold)
+        where = f"{BOOTSTRAP_LEVEL:.0%} bootstrap interval {low:.3g} to {high:.3g}"
+        if all(ends):
+            return HOLDS, f"{rule}: all of the {where}"
+        if not any(ends):
+            return FAILS, f"{rule}: none of the {where}"
+        return NOT_JUDGED, f"{rule}: the {where} contains {threshold}; needs more runs"
+    ok = op(value, threshold)
+    return (HOLDS if ok else FAILS), rule
 
 
 def _show(value: Any) -> str:
@@ -518,21 +765,99 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def evaluate(claims: list[Mapping[str, Any]], ctx: Context) -> pd.DataFrame:
-    """One row per claim: paper value, reproduced value, scale, status and a reason."""
-    rows = []
+#: The sandbox experiments each sandbox check reads (their seeds decide its design).
+SANDBOX_EXPERIMENTS: dict[str, tuple[str, ...]] = {
+    "sandbox_two_phase": ("base",),
+    "sandbox_spikes": ("base",),
+    "sandbox_sparsity": ("base",),
+    "sandbox_transfer": ("transfer", "scratch_p3"),
+}
+
+
+def claim_sources(claim: Mapping, ctx: Context) -> list[str]:
+    """The settings and sandbox experiments whose runs a claim reads."""
+    check = claim["check"]
+    if check.startswith("blog_"):
+        return [ctx.blog["setting"]] if ctx.blog else []
+    if check == "sandbox_ablation":
+        return [f"ablation_{claim['hyperparameter']}", "base"]
+    if check in SANDBOX_EXPERIMENTS:
+        return list(SANDBOX_EXPERIMENTS[check])
+    return [claim[key] for key in ("setting", "than") if key in claim]
+
+
+def design(claim: Mapping, ctx: Context, seeds_used: Mapping[str, list[int]]) -> str:
+    """``exploratory`` when the claim's runs include a seed that guided a choice of
+    config or test (``seeds_used``: setting or experiment -> [first, last]),
+    ``confirmatory`` when none does, ``unknown`` when this run's seeds are not known."""
+    sources = claim_sources(claim, ctx)
+    if not sources or any(name not in ctx.seeds for name in sources):
+        return "unknown"
+    for name in sources:
+        first, last = seeds_used.get(name, (0, -1))
+        if any(first <= seed <= last for seed in ctx.seeds[name]):
+            return "exploratory"
+    return "confirmatory"
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (the family-wise error rate stays ≤ α)."""
+    from statsmodels.stats.multitest import multipletests
+
+    return multipletests(pvalues, method="holm")[1].tolist() if pvalues else []
+
+
+def evaluate(
+    claims: list[Mapping[str, Any]],
+    ctx: Context,
+    seeds_used: Mapping[str, list[int]] | None = None,
+) -> pd.DataFrame:
+    """One row per claim: paper value, reproduced value, scale, status, a reason and
+    the design (exploratory or confirmatory, :func:`design`).
+
+    A claim whose result rests on fewer runs than its ``min_sample`` is not judged; a
+    test's p-value is Holm-adjusted within its ``family`` (over the claims of the
+    family that were tested).
+    """
+    results: dict[str, Result] = {}
+    failed: dict[str, str] = {}
     for claim in claims:
         try:
-            value, note = CHECKS[claim["check"]](claim, ctx)
-            status, rule = judge(claim, value, ctx.scale)
-            reproduced, reason = _show(value), f"{note}; {rule}"
+            result = Result(*CHECKS[claim["check"]](claim, ctx))
         except Missing as missing:
-            reproduced, status, reason = "", NOT_JUDGED, f"not in this run: {missing}"
+            failed[claim["id"]] = f"not in this run: {missing}"
+            continue
         except Underpowered as underpowered:
-            reproduced, status, reason = "", NOT_JUDGED, str(underpowered)
+            failed[claim["id"]] = str(underpowered)
+            continue
+        needs = claim.get("min_sample", 0)
+        if result.sample is not None and result.sample < needs:
+            failed[claim["id"]] = f"{result.note}; rests on {result.sample}, needs ≥ {needs}"
+            continue
+        results[claim["id"]] = result
+    adjusted: dict[str, float] = {}
+    families: dict[str, list[str]] = {}
+    for claim in claims:
+        if "family" in claim and claim["id"] in results:
+            families.setdefault(claim["family"], []).append(claim["id"])
+    for ids in families.values():
+        raw = [_number(results[i].value) for i in ids]
+        finite = [i for i, p in zip(ids, raw, strict=True) if p is not None and np.isfinite(p)]
+        adjusted.update(zip(finite, holm([float(results[i].value) for i in finite]), strict=True))
+    rows = []
+    for claim in claims:
+        key = claim["id"]
+        if key in results:
+            result = results[key]
+            value = adjusted.get(key, result.value)
+            status, rule = judge(claim, value, ctx.scale, result.interval)
+            raw = f"raw p = {_number(result.value):.3g}; " if key in adjusted else ""
+            reproduced, reason = _show(result.value), f"{result.note}; {raw}{rule}"
+        else:
+            reproduced, status, reason = "", NOT_JUDGED, failed[key]
         rows.append(
             {
-                "id": claim["id"],
+                "id": key,
                 "paper": claim["paper"],
                 "source": claim["source"],
                 "claim": claim["claim"],
@@ -541,14 +866,16 @@ def evaluate(claims: list[Mapping[str, Any]], ctx: Context) -> pd.DataFrame:
                 "scale": ctx.scale,
                 "status": status,
                 "reason": reason,
+                "design": design(claim, ctx, seeds_used or {}),
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def markdown(table: pd.DataFrame, title: str) -> str:
-    """The fidelity report: counts, then one table per paper."""
+def markdown(table: pd.DataFrame, title: str, claims_sha256: str | None = None) -> str:
+    """The fidelity report: counts, the claims file's hash, then one table per paper."""
     counts = table["status"].value_counts()
+    designs = table["design"].value_counts()
     lines = [
         f"# {title}",
         "",
@@ -556,16 +883,22 @@ def markdown(table: pd.DataFrame, title: str) -> str:
         f"{counts.get(HOLDS, 0)} claims hold (✓), {counts.get(FAILS, 0)} do not (✗), "
         f"{counts.get(NOT_JUDGED, 0)} not judged (–: needs paper scale, more seeds, or not run).",
         "",
+        f"{designs.get('confirmatory', 0)} claims are confirmatory (judged on seeds that "
+        f"never guided a choice), {designs.get('exploratory', 0)} exploratory, "
+        f"{designs.get('unknown', 0)} of unknown design.",
+        "",
     ]
+    if claims_sha256:
+        lines += [f"Claims file sha256: `{claims_sha256}`", ""]
     for paper, rows in table.groupby("paper", sort=False):
         lines += [
             f"## {paper}",
             "",
-            "| | claim | source | paper | reproduced | why |",
-            "|---|---|---|---|---|---|",
+            "| | claim | source | paper | reproduced | design | why |",
+            "|---|---|---|---|---|---|---|",
         ]
         for r in rows.itertuples(index=False):
-            cells = [r.status, r.claim, r.source, r.paper_value, r.reproduced, r.reason]
+            cells = [r.status, r.claim, r.source, r.paper_value, r.reproduced, r.design, r.reason]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
         lines.append("")
     return "\n".join(lines)

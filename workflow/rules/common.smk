@@ -385,13 +385,13 @@ def fidelity_inputs():
         files["table1"] = f"{HU2023}/table1.csv"
         files["maps"] = per_name("results/maps/{name}/edges.csv")
         files["models"] = per_name("results/hmm/{name}/model.npz")
+        files["states"] = per_name("results/hmm/{name}/states.parquet")
         files["convergence"] = per_name(
             "results/regression/{name}/convergence.csv", CONVERGING
         )
     if BLOG:
         files["blog"] = [
-            f"{BLOG_DIR}/pca_turn.csv",
-            f"{BLOG_DIR}/pca_trajectory.parquet",
+            f"results/runs/{BLOG['setting']}/metrics.parquet",
             f"results/hmm/{BLOG['setting']}/states.parquet",
         ]
     if SANDBOX:
@@ -407,6 +407,22 @@ def fidelity_inputs():
             f"{SANDBOX_DIR}/figure17_sparsity.csv",
         ]
     return files
+
+
+def run_seeds():
+    """The seeds each trained setting and sandbox experiment runs, from its first_seed
+    (default 0): they decide whether a claim is exploratory or confirmatory."""
+    seeds = {}
+    for name, setting in SETTINGS.items():
+        first = setting.get("first_seed", 0)
+        seeds[name] = list(range(first, first + setting["seeds"]))
+    if SANDBOX:
+        defaults = SANDBOX["defaults"]
+        for name, experiment in SANDBOX["experiments"].items():
+            first = experiment.get("first_seed", defaults.get("first_seed", 0))
+            count = experiment.get("seeds", defaults["seeds"])
+            seeds[name] = list(range(first, first + count))
+    return seeds
 
 
 def fidelity_targets():

@@ -28,5 +28,6 @@ rule fidelity:
             if SANDBOX
             else None
         ),
+        seeds=run_seeds(),
     script:
         "../scripts/fidelity.py"

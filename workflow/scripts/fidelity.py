@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from trainmap.fidelity import Context, evaluate, load_claims, markdown
+from trainmap.fidelity import Context, evaluate, markdown, read_claims
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
@@ -14,11 +14,14 @@ with job(snakemake) as log:
         thresholds=smk.params.thresholds,
         blog=smk.params.blog,
         sandbox=smk.params.sandbox,
+        seeds=smk.params.seeds,
     )
-    table = evaluate(load_claims(smk.input.claims, smk.input.schema), context)
+    claims = read_claims(smk.input.claims, smk.input.schema)
+    log.info("claims file %s, sha256 %s", smk.input.claims, claims.sha256)
+    table = evaluate(claims.claims, context, claims.seeds_used)
     log.info("claims:\n%s", table[["id", "status", "reproduced"]].to_string(index=False))
     write_table(table, smk.output.csv)
-    text = markdown(table, f"Papers against this run (scale: {smk.params.scale})")
+    text = markdown(table, f"Papers against this run (scale: {smk.params.scale})", claims.sha256)
     tmp = Path(smk.output.md + ".tmp")
     tmp.write_text(text + "\n")
     tmp.replace(smk.output.md)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import connected_components
+from scipy.stats import f_oneway
 
 from trainmap.analysis.hmm import STATE, HMMParams, sequences
 from trainmap.tables import METRIC_LABELS, RUN, STEP
@@ -168,3 +169,19 @@ def is_forking(edges: pd.DataFrame, nodes: pd.DataFrame) -> bool:
     leaving = [a for a, _ in moves]
     entered = {b for _, b in moves}
     return len(set(leaving)) < len(leaving) or n_places - len(entered) > 1
+
+
+def exit_times_pvalue(groups: list[np.ndarray]) -> float:
+    """p-value of a one-way ANOVA: do the runs leaving the start state by different edges
+    converge at different mean times? (one group of times per edge).
+
+    The error variance is pooled within edges, so an edge taken by a single run counts
+    with the others' spread rather than with none. NaN with fewer than two edges or no
+    edge taken by two runs (no within-edge spread to compare with).
+    """
+    groups = [np.asarray(g, dtype=float) for g in groups if len(g)]
+    if len(groups) < 2 or sum(len(g) for g in groups) <= len(groups):
+        return float("nan")
+    if np.ptp(np.concatenate(groups)) == 0:
+        return 1.0
+    return float(f_oneway(*groups).pvalue)
