@@ -4,8 +4,9 @@ Hu et al. (2023), sections 2.3 and 3.4: regress each run's convergence time on i
 empirical state distribution (the fraction of checkpoints in each state); a
 detour state has a positive coefficient and is skipped by at least one run.
 Here the coefficients and R² also get bootstrap intervals (runs resampled with
-replacement); a detour needs its coefficient's interval on the slow side of zero
-and the runs visiting it to converge later than those skipping it (every
+replacement), R² a held-out counterpart and a permutation p-value; a detour needs
+enough runs visiting and skipping it, its coefficient's interval on the slow side
+of zero and the runs visiting it to converge later than those skipping it (every
 transient state of a fork has a positive coefficient: a run spending all its
 time there would converge late, so the sign alone calls fork branches detours);
 a regression with too few runs per state is flagged as underpowered.
@@ -98,8 +99,8 @@ class RegressionOptions:
     #: detour stays below alpha.
     alpha: float = 0.05
     #: Resamples of the runs for the bootstrap intervals, at least: more are drawn when
-    #: the corrected tails need them (:func:`bootstrap_resamples`); 0: OLS and Welch
-    #: t-intervals, no R² interval.
+    #: the corrected tails need them (:func:`bootstrap_resamples`); 0: OLS t-intervals
+    #: of the coefficients, no R² interval.
     bootstrap: int = 500
     seed: int = 0
     #: ``interval``: a detour's coefficient interval lies above zero, and so does the
