@@ -13,6 +13,7 @@ from pathlib import Path
 from snakemake.utils import min_version, validate
 
 from trainmap.analysis.experiments import check_experiment_keys
+from trainmap.numerics import pin_environment
 
 min_version("9.0")
 
@@ -29,6 +30,9 @@ check_experiment_keys(
 validate(config, "workflow/schemas/config.schema.yaml")
 # Snakemake fills in defaults only one schema file deep: the analysis keys left out.
 validate(config["analysis"], "workflow/schemas/analysis.schema.yaml")
+# Before any job imports torch: its kernel paths are chosen when it loads.
+if config["numerics"] == "pinned":
+    pin_environment()
 
 
 report: "workflow/report/workflow.rst"

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from trainmap.errors import TrainmapError
+from trainmap.numerics import pin_numerics
 
 _THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
@@ -50,7 +51,8 @@ def limit_threads(threads: int) -> None:
 
 @contextlib.contextmanager
 def job(smk: Any) -> Iterator[logging.Logger]:
-    """Run a workflow script: log to ``smk.log[0]``, cap threads, report bad input plainly.
+    """Run a workflow script: log to ``smk.log[0]``, cap threads, pin the kernel paths
+    (config key ``numerics``, :mod:`trainmap.numerics`), report bad input plainly.
 
     A :class:`TrainmapError` ends the job with its message (naming the key,
     file, column or run) as the last line of the log and of stderr.
@@ -67,6 +69,7 @@ def job(smk: Any) -> Iterator[logging.Logger]:
     logging.captureWarnings(True)
     limit_threads(smk.threads)
     try:
+        log.info(pin_numerics(smk.config.get("numerics", "pinned")))
         yield log
     except TrainmapError as error:
         log.error("%s (rule %s)", error, smk.rule)
