@@ -28,11 +28,12 @@ _THREAD_VARIABLES = (
 log = logging.getLogger("trainmap")
 
 
-def seed_chunks(n_seeds: int, per_job: int | None) -> list[tuple[int, int]]:
-    """Seeds ``0..n_seeds-1`` in jobs of ``per_job`` (``None``: one job):
-    ``[(first, last), ...]``, inclusive."""
+def seed_chunks(n_seeds: int, per_job: int | None, first_seed: int = 0) -> list[tuple[int, int]]:
+    """Seeds ``first_seed..first_seed+n_seeds-1`` in jobs of ``per_job`` (``None``: one
+    job): ``[(first, last), ...]``, inclusive."""
     per_job = per_job or n_seeds
-    return [(a, min(a + per_job, n_seeds) - 1) for a in range(0, n_seeds, per_job)]
+    end = first_seed + n_seeds
+    return [(a, min(a + per_job, end) - 1) for a in range(first_seed, end, per_job)]
 
 
 def limit_threads(threads: int) -> None:
