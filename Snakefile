@@ -62,3 +62,4 @@ rule all:
         blog_targets(),
         sandbox_targets(),
         fidelity_targets(),
+        robustness_targets(),

@@ -394,3 +394,14 @@ def fidelity_inputs():
 def fidelity_targets():
     """The fidelity report."""
     return ["results/fidelity.md", "results/fidelity.csv"]
+
+
+# Other runs' fidelity tables, by label (none: no robustness report).
+ROBUSTNESS_RUNS = (config.get("robustness") or {}).get("runs", {})
+
+
+def robustness_targets():
+    """The robustness report, when the config names other runs to compare with."""
+    return (
+        ["results/robustness.md", "results/robustness.csv"] if ROBUSTNESS_RUNS else []
+    )

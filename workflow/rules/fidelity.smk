@@ -29,3 +29,26 @@ rule fidelity:
         ),
     script:
         "../scripts/fidelity.py"
+
+
+# This run's verdicts against other runs' (config section robustness): a claim whose
+# verdict changes with the seeds or the rounding is fragile (trainmap.robustness).
+rule robustness:
+    input:
+        this="results/fidelity.csv",
+        others=list(ROBUSTNESS_RUNS.values()),
+    output:
+        md=report(
+            "results/robustness.md",
+            caption="../report/robustness.rst",
+            category="Fidelity",
+        ),
+        csv="results/robustness.csv",
+    log:
+        "logs/robustness.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        labels=list(ROBUSTNESS_RUNS),
+    script:
+        "../scripts/robustness.py"
