@@ -38,11 +38,7 @@ rule robustness:
         this="results/fidelity.csv",
         others=list(ROBUSTNESS_RUNS.values()),
     output:
-        md=report(
-            "results/robustness.md",
-            caption="../report/robustness.rst",
-            category="Fidelity",
-        ),
+        md="results/robustness.md",
         csv="results/robustness.csv",
     log:
         "logs/robustness.log",
