@@ -3,6 +3,7 @@
 #   snakemake --cores all                          # every default target (config/config.yaml)
 #   snakemake --cores all results/hu2023/table1.csv   # one paper table or figure
 #   snakemake --configfile config/paper.yaml ...   # paper scale
+#   snakemake --configfile config/config.yaml config/confirm.yaml   # fresh seeds
 #
 # A --configfile is complete in itself: config/config.yaml is read only when no
 # --configfile is given, and sections a file leaves out take the schemas' defaults.
@@ -13,6 +14,7 @@ from pathlib import Path
 from snakemake.utils import min_version, validate
 
 from trainmap.analysis.experiments import check_experiment_keys
+from trainmap.numerics import pin_environment
 
 min_version("9.0")
 
@@ -27,8 +29,14 @@ check_experiment_keys(
     config.get("experiments"), Path(workflow.current_basedir) / "workflow/schemas"
 )
 validate(config, "workflow/schemas/config.schema.yaml")
-# Snakemake fills in defaults only one schema file deep: the analysis keys left out.
+# Snakemake fills in defaults only one schema file deep: the analysis and setting keys
+# left out.
 validate(config["analysis"], "workflow/schemas/analysis.schema.yaml")
+for setting in config["settings"].values():
+    validate(setting, "workflow/schemas/settings.schema.yaml")
+# Before any job imports torch: its kernel paths are chosen when it loads.
+if config["numerics"] == "pinned":
+    pin_environment()
 
 
 report: "workflow/report/workflow.rst"
@@ -54,3 +62,4 @@ rule all:
         blog_targets(),
         sandbox_targets(),
         fidelity_targets(),
+        robustness_targets(),

@@ -17,7 +17,9 @@ from trainmap.fidelity import (
     judge,
     load_claims,
     markdown,
+    table_hashes,
 )
+from trainmap.tables import write_table
 
 CLAIMS = Path(__file__).parents[1] / "config" / "claims.yaml"
 METRICS = ["l1", "l2"]
@@ -502,3 +504,20 @@ def test_bad_claims_file_names_the_problem(tmp_path):
     )
     with pytest.raises(TrainmapError, match="'statistic' is a required property"):
         load_claims(bad)
+
+
+def test_table_hashes_are_sha256_of_the_file_bytes_and_tables_are_written_alike(tmp_path):
+    (tmp_path / "abc.csv").write_bytes(b"abc")
+    table = pd.DataFrame({"run": [0, 1], "loss": [0.5, 0.25]})
+    for name in ("a", "b"):
+        write_table(table, tmp_path / f"{name}.parquet")
+    files = [tmp_path / n for n in ("b.parquet", "abc.csv", "a.parquet", "abc.csv")]
+    rows = [line for line in table_hashes(files).splitlines() if str(tmp_path) in line]
+    # sha256("abc"), the FIPS 180-2 test vector; each file once, in path order.
+    abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert rows[1] == f"| {tmp_path / 'abc.csv'} | `{abc}` |"
+    assert [r.split(" | ")[0] for r in rows] == [
+        f"| {tmp_path / n}" for n in ("a.parquet", "abc.csv", "b.parquet")
+    ]
+    # The same table written twice (no timestamp in the file) has one hash.
+    assert rows[0].split(" | ")[1] == rows[2].split(" | ")[1]

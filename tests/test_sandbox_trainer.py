@@ -179,6 +179,19 @@ def test_plan_batches_member_keys_and_splits_shape_keys():
     assert jobs["b.s2-2"].seeds == (2,) and jobs["b.s0-1"].init_from == "a"
 
 
+def test_plan_first_seed_keeps_the_true_seed_numbers():
+    defaults = {"lr": 3e-3, "mlp_discount": 1.0, "weight_decay": 0.0, "seeds": 3}
+    experiments = {"a": {"seeds_per_job": 2}, "b": {"first_seed": 5, "grid": {"lr": [0.1]}}}
+    jobs = plan_jobs({"defaults": {**defaults, "first_seed": 1000}, "experiments": experiments})
+    assert sorted(jobs) == ["a.s1000-1001", "a.s1002-1002", "b"]
+    assert jobs["a.s1000-1001"].seeds == (1000, 1001) and jobs["b"].seeds == (5, 6, 7)
+    # The first seed is no part of what a job trains: the default block's specs are unchanged.
+    unset = plan_jobs({"defaults": defaults, "experiments": experiments})
+    assert (
+        plan_jobs({"defaults": {**defaults, "first_seed": 0}, "experiments": experiments}) == unset
+    )
+
+
 def test_base_runs_stand_in_for_an_ablation_at_the_default_value():
     """A base run is the run an ablation would train at the default value: sharing it
     gives the final accuracies of training that value in the ablation itself."""

@@ -83,3 +83,31 @@ def test_tiny_end_to_end(tmp_path):
 
     alone = train_seeds(config["settings"]["modular"], range(8), device="cpu")
     pd.testing.assert_frame_equal(modular, alone, check_exact=False, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_first_seed_trains_the_same_runs_under_their_true_seeds(tmp_path):
+    """Seeds 1..2 (first_seed 1) are seeds 1 and 2 of the block 0..2, under their numbers."""
+    config = yaml.safe_load(TINY.read_text())
+    modular = {**config["settings"]["modular"], "seeds_per_job": 1}
+    modular["training"] = {**modular["training"], "epochs": 6}
+    metrics = {}
+    for first_seed, seeds in ((0, 3), (1, 2)):
+        (tmp_path / str(first_seed)).mkdir()
+        cwd = workdir(tmp_path / str(first_seed))
+        path = cwd / "fresh.yaml"
+        settings = {"modular": {**modular, "first_seed": first_seed, "seeds": seeds}}
+        path.write_text(yaml.safe_dump({**config, "settings": settings}))
+        result = snakemake(cwd, path, "results/runs/modular/metrics.parquet")
+        assert result.returncode == 0, result.stderr[-3000:]
+        chunks = sorted(p.name for p in (cwd / "results/runs/modular/chunks").iterdir())
+        assert chunks == [f"seeds_{s}-{s}.parquet" for s in range(first_seed, first_seed + seeds)]
+        assert (
+            "numerics: pinned"
+            in (cwd / f"logs/train/modular/seeds_{first_seed}-{first_seed}.log").read_text()
+        )
+        metrics[first_seed] = pd.read_parquet(cwd / "results/runs/modular/metrics.parquet")
+    assert sorted(metrics[1][tables.RUN].unique()) == [1, 2]
+    overlap = metrics[0][metrics[0][tables.RUN] >= 1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(metrics[1], overlap, check_exact=True)
+    assert not overlap[tables.TRAIN_LOSS].equals(metrics[0][tables.TRAIN_LOSS].iloc[: len(overlap)])

@@ -111,6 +111,7 @@ def test_unknown_task_and_bad_model_key_name_the_key():
 def test_seed_chunks():
     assert seed_chunks(10, 4) == [(0, 3), (4, 7), (8, 9)]
     assert seed_chunks(3, 8) == seed_chunks(3, None) == [(0, 2)]
+    assert seed_chunks(10, 4, first_seed=1000) == [(1000, 1003), (1004, 1007), (1008, 1009)]
 
 
 def test_modular_addition_data():

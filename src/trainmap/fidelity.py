@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -901,4 +901,24 @@ def markdown(table: pd.DataFrame, title: str, claims_sha256: str | None = None) 
             cells = [r.status, r.claim, r.source, r.paper_value, r.reproduced, r.design, r.reason]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
         lines.append("")
+    return "\n".join(lines)
+
+
+def table_hashes(paths: Iterable[str | Path]) -> str:
+    """A Markdown section: the sha256 of every results table the claims read.
+
+    The same config and seeds give byte-identical tables on any x86-64 machine
+    (``numerics: pinned``), so a run elsewhere compares its report with this one file
+    by file, and the first file that differs shows where the runs parted.
+    """
+    lines = [
+        "## Tables",
+        "",
+        "sha256 of each results table the claims read (`sha256sum` of the file).",
+        "",
+        "| table | sha256 |",
+        "|---|---|",
+    ]
+    for path in sorted(set(map(str, paths))):
+        lines.append(f"| {path} | `{hashlib.sha256(Path(path).read_bytes()).hexdigest()}` |")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from trainmap.errors import TrainmapError
+from trainmap.numerics import pin_numerics
 
 _THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
@@ -27,11 +28,12 @@ _THREAD_VARIABLES = (
 log = logging.getLogger("trainmap")
 
 
-def seed_chunks(n_seeds: int, per_job: int | None) -> list[tuple[int, int]]:
-    """Seeds ``0..n_seeds-1`` in jobs of ``per_job`` (``None``: one job):
-    ``[(first, last), ...]``, inclusive."""
+def seed_chunks(n_seeds: int, per_job: int | None, first_seed: int = 0) -> list[tuple[int, int]]:
+    """Seeds ``first_seed..first_seed+n_seeds-1`` in jobs of ``per_job`` (``None``: one
+    job): ``[(first, last), ...]``, inclusive."""
     per_job = per_job or n_seeds
-    return [(a, min(a + per_job, n_seeds) - 1) for a in range(0, n_seeds, per_job)]
+    end = first_seed + n_seeds
+    return [(a, min(a + per_job, end) - 1) for a in range(first_seed, end, per_job)]
 
 
 def limit_threads(threads: int) -> None:
@@ -50,7 +52,8 @@ def limit_threads(threads: int) -> None:
 
 @contextlib.contextmanager
 def job(smk: Any) -> Iterator[logging.Logger]:
-    """Run a workflow script: log to ``smk.log[0]``, cap threads, report errors plainly.
+    """Run a workflow script: log to ``smk.log[0]``, cap threads, pin the kernel paths
+    (config key ``numerics``, :mod:`trainmap.numerics`), report errors plainly.
 
     A :class:`TrainmapError` or an OS error ends the job with its message (naming
     the key, file, column or run) as the last line of the log and of stderr; any
@@ -68,6 +71,7 @@ def job(smk: Any) -> Iterator[logging.Logger]:
     logging.captureWarnings(True)
     limit_threads(smk.threads)
     try:
+        log.info(pin_numerics(smk.config.get("numerics", "pinned")))
         yield log
     except (TrainmapError, OSError) as error:
         log.error("%s (rule %s)", error, smk.rule)

@@ -52,6 +52,8 @@ rule checkpoint_metrics:
     params:
         code=script_code("checkpoint_metrics.py"),
         options=lambda wc: CHECKPOINT_OPTIONS[wc.checkpoint_experiment],
+        # The kernel paths set the rounding (trainmap.numerics).
+        numerics=config["numerics"],
         # Not an output: Snakemake must not delete it when the job is killed.
         resume="results/runs/{checkpoint_experiment}/resume/checkpoint_rows.parquet",
     script:

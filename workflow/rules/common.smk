@@ -57,14 +57,15 @@ def analysed(name):
 
 def setting_chunks(setting):
     """The (first, last) seeds of each training job of a configured setting."""
+    configured = CONFIGURED[setting]
     return seed_chunks(
-        CONFIGURED[setting]["seeds"], CONFIGURED[setting]["seeds_per_job"]
+        configured["seeds"], configured["seeds_per_job"], configured["first_seed"]
     )
 
 
 # What a training job's output depends on (with the seeds in its file name). Not the
-# title, convergence threshold, seed count, resources or progress logging: changing
-# them must not retrain. The script reads the logging interval from the config.
+# title, convergence threshold, seed count or first seed, resources or progress
+# logging: changing them must not retrain. The script reads the logging interval from the config.
 TRAINING_KEYS = ("task", "model", "data", "metrics", "optimizer", "grid", "training")
 LOGGING_KEYS = ("log_every_seconds",)
 
@@ -428,3 +429,14 @@ def run_seeds():
 def fidelity_targets():
     """The fidelity report."""
     return ["results/fidelity.md", "results/fidelity.csv"]
+
+
+# Other runs' fidelity tables, by label (none: no robustness report).
+ROBUSTNESS_RUNS = (config.get("robustness") or {}).get("runs", {})
+
+
+def robustness_targets():
+    """The robustness report, when the config names other runs to compare with."""
+    return (
+        ["results/robustness.md", "results/robustness.csv"] if ROBUSTNESS_RUNS else []
+    )

@@ -31,3 +31,23 @@ rule fidelity:
         seeds=run_seeds(),
     script:
         "../scripts/fidelity.py"
+
+
+# This run's verdicts against other runs' (config section robustness): a claim whose
+# verdict changes with the seeds or the rounding is fragile (trainmap.robustness).
+rule robustness:
+    input:
+        this="results/fidelity.csv",
+        others=list(ROBUSTNESS_RUNS.values()),
+    output:
+        md="results/robustness.md",
+        csv="results/robustness.csv",
+    log:
+        "logs/robustness.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        labels=list(ROBUSTNESS_RUNS),
+        code=script_code("robustness.py"),
+    script:
+        "../scripts/robustness.py"

@@ -24,6 +24,8 @@ rule sandbox_train:
         # As a dict: Snakemake records (and reruns on a change of) plain values only.
         spec=lambda wc: SANDBOX_JOBS[wc.job].to_dict(),
         device=config["device"],
+        # The kernel paths set the rounding (trainmap.numerics).
+        numerics=config["numerics"],
         # Not an output: Snakemake must not delete it when the job is killed.
         resume=f"{SANDBOX_RUNS}/{{job}}/resume.pt",
     script:

@@ -27,6 +27,8 @@ rule train:
         code=script_code("train.py"),
         setting=lambda wc: training_params(wc.setting),
         device=config["device"],
+        # The kernel paths set the rounding (trainmap.numerics).
+        numerics=config["numerics"],
         # Not an output: Snakemake must not delete it when the job is killed.
         resume="results/runs/{setting}/resume/seeds_{first}-{last}.pt",
     script:

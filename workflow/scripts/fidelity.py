@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from trainmap.fidelity import Context, evaluate, markdown, read_claims
+from trainmap.fidelity import Context, evaluate, markdown, read_claims, table_hashes
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
@@ -22,6 +22,7 @@ with job(snakemake) as log:
     log.info("claims:\n%s", table[["id", "status", "reproduced"]].to_string(index=False))
     write_table(table, smk.output.csv)
     text = markdown(table, f"Papers against this run (scale: {smk.params.scale})", claims.sha256)
+    text += "\n" + table_hashes(f for f in smk.input if f.startswith("results/"))
     tmp = Path(smk.output.md + ".tmp")
     tmp.write_text(text + "\n")
     tmp.replace(smk.output.md)

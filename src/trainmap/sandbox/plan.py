@@ -84,6 +84,7 @@ def plan_jobs(sandbox: dict[str, Any]) -> dict[str, JobSpec]:
                 )
             base["init_from"] = exp["init_from"]
         n_seeds = exp.get("seeds", defaults["seeds"])
+        first_seed = exp.get("first_seed", defaults.get("first_seed", 0))
         grid = exp.get("grid", {})
         unknown = set(grid) - set(MEMBER_KEYS) - set(SHAPE_KEYS)
         if unknown:
@@ -92,7 +93,7 @@ def plan_jobs(sandbox: dict[str, Any]) -> dict[str, JobSpec]:
         variants = [(f".{k}-{v:g}", {k: v}) for k, v in shape_grid] or [("", {})]
         for suffix, change in variants:
             per_job = exp.get("seeds_per_job", defaults.get("seeds_per_job"))
-            chunks = seed_chunks(n_seeds, per_job)
+            chunks = seed_chunks(n_seeds, per_job, first_seed)
             for first, last in chunks:
                 tag = f".s{first}-{last}" if len(chunks) > 1 else ""
                 spec = _spec({**base, **change}, list(range(first, last + 1)), grid)
