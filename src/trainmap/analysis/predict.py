@@ -14,7 +14,9 @@ Every method predicts log time and gets a split-conformal interval: the point pl
 minus a quantile of the finished runs' absolute leave-one-out residuals at the same
 time (:func:`conformal_halfwidth`), so that its coverage holds whatever the model.
 Only finished runs that had not converged by the prefix's end are compared with it:
-a run in flight is known to converge later.
+a run in flight is known to converge later (with fewer than :data:`MIN_RUNS` of them,
+all finished runs, and the interval is open above). Runs that never converged teach
+nothing here: the predictor learns from converged runs only.
 """
 
 from __future__ import annotations
@@ -174,7 +176,9 @@ class ConvergencePredictor:
         if constant:
             raise TrainmapError(f"predict: metric(s) {constant} are constant over the runs")
         if params is None:
-            zscores = table[[RUN, STEP]].assign(**dict(zip(self.metrics, self._z(table).T)))
+            zscores = table[[RUN, STEP]].assign(
+                **dict(zip(self.metrics, self._z(table).T, strict=True))
+            )
             model = hmm.fit(zscores, self.metrics, self.k, self.options)
             params = HMMParams(
                 model.startprob_, model.transmat_, model.means_, model.covars_, self.metrics
@@ -234,6 +238,8 @@ class ConvergencePredictor:
         if self.unit_ not in run.columns:
             raise TrainmapError(f"predict: the run's table has no {self.unit_!r} column")
         query = self._filter(run.sort_values(STEP, kind="stable"))
+        if not np.isfinite(query["times"]).all():
+            raise TrainmapError(f"predict: the run's {self.unit_!r} column has missing values")
         at = float(query["times"][-1])
         prefix = self._prefix(query, at)
         later = self.times_ > at
@@ -253,13 +259,15 @@ class ConvergencePredictor:
                 point = coef[0] + self._features(prefix, method) @ coef[1:]
             half = conformal_halfwidth(residuals, self.level)
             floor = np.log(at) if at > 0 else -np.inf  # it has not converged yet
+            # Slower than nearly every finished run: they bound it from neither side.
+            high = point + half if later.sum() >= MIN_RUNS else np.inf
             rows.append(
                 {
                     "method": method,
                     "at": at,
                     "predicted": float(np.exp(max(point, floor))),
                     "low": float(np.exp(max(point - half, floor))),
-                    "high": float(np.exp(point + half)),
+                    "high": float(np.exp(max(high, floor))),
                     "runs": len(y),
                 }
             )
@@ -278,6 +286,13 @@ class ConvergencePredictor:
 
 #: Prefix ends as fractions of the median convergence time.
 FRACTIONS = (0.1, 0.25, 0.5)
+#: Columns of :func:`evaluate`'s and :func:`summarize`'s tables.
+PREDICTION_COLUMNS = [RUN, "fold", "fraction", "at", "method", "time", "predicted", "low",
+                      "high", "runs", "error", "covered"]  # fmt: skip
+SUMMARY_COLUMNS = ["fraction", "at", "method", "runs", "mean_log_error", "coverage",
+                   "width_log", "map_gain", "p_map_better"]  # fmt: skip
+#: Converged runs the evaluation needs: every fold then learns from at least MIN_RUNS.
+MIN_EVALUATION_RUNS = 2 * MIN_RUNS
 #: Folds over runs of the evaluation, at most.
 MAX_FOLDS = 5
 
@@ -300,9 +315,9 @@ def evaluate(
     from trainmap.analysis.normalize import split_runs
 
     finished = convergence.loc[convergence["converged"].astype(bool)]
-    if len(finished) < 2 * MIN_RUNS:
+    if len(finished) < MIN_EVALUATION_RUNS:
         raise TrainmapError(
-            f"predict: {len(finished)} converged runs; the evaluation needs {2 * MIN_RUNS}"
+            f"predict: {len(finished)} converged runs; the evaluation needs {MIN_EVALUATION_RUNS}"
         )
     split = split_runs(finished[RUN].to_numpy(), "kfold", folds, seed=seed)
     median = float(finished["time"].median())
@@ -328,8 +343,7 @@ def evaluate(
     result["time"] = truth.loc[result[RUN]].to_numpy()
     result["error"] = np.abs(np.log(result["predicted"]) - np.log(result["time"]))
     result["covered"] = (result["low"] <= result["time"]) & (result["time"] <= result["high"])
-    return result[[RUN, "fold", "fraction", "at", "method", "time", "predicted", "low", "high",
-                   "runs", "error", "covered"]]  # fmt: skip
+    return result[PREDICTION_COLUMNS]
 
 
 def sign_flip_pvalue(differences: np.ndarray) -> float:
@@ -375,7 +389,7 @@ def summarize(predictions: pd.DataFrame) -> pd.DataFrame:
             }
         )
     order = {m: i for i, m in enumerate(METHODS)}
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     return table.sort_values(
         ["fraction", "method"], key=lambda c: c.map(order) if c.name == "method" else c
     ).reset_index(drop=True)
