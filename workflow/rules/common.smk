@@ -404,6 +404,9 @@ def fidelity_inputs():
         files["convergence"] = per_name(
             "results/regression/{name}/convergence.csv", CONVERGING
         )
+        files["predictions"] = per_name(
+            "results/predict/{name}/evaluation.csv", CONVERGING
+        )
     if BLOG:
         files["blog"] = [
             f"results/runs/{BLOG['setting']}/metrics.parquet",
