@@ -85,8 +85,7 @@ def main() -> None:
         map_coverage=("map_coverage", "mean"),
         min_width_ratio=("width_ratio", "min"),
     )
-    with pd.option_context("display.width", 120):
-        print(summary.round(3))
+    print(summary.round(3).to_string())
 
 
 if __name__ == "__main__":
