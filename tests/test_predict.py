@@ -71,6 +71,7 @@ def test_conformal_interval_covers_at_its_level_on_fresh_draws():
 def test_sign_flip_pvalue_is_exact():
     assert predict.sign_flip_pvalue(np.ones(5)) == pytest.approx(1 / 32)
     assert predict.sign_flip_pvalue(-np.ones(5)) == 1.0
+    assert predict.sign_flip_pvalue(np.full(5, 1e-12)) == 1.0  # rounding, not a gain
 
 
 def test_map_beats_the_mean_of_other_runs_where_a_detour_slows_runs():

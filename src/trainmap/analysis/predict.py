@@ -346,13 +346,19 @@ def evaluate(
     return result[PREDICTION_COLUMNS]
 
 
+#: Paired errors closer than this are equal.
+TIE = 1e-9
+
+
 def sign_flip_pvalue(differences: np.ndarray) -> float:
     """One-sided exact p-value that the mean of paired differences exceeds zero.
 
     Under the null each difference's sign is a fair coin (all 2^n patterns up to
-    n = 16, else 20000 seeded draws).
+    n = 16, else 20000 seeded draws). Differences below :data:`TIE` are ties (zero): a
+    method that falls back to another differs from it by rounding only.
     """
     d = np.asarray(differences, float)
+    d = np.where(np.abs(d) < TIE, 0.0, d)
     n = len(d)
     if n == 0:
         return np.nan
