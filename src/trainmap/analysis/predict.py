@@ -346,8 +346,8 @@ def evaluate(
     return result[PREDICTION_COLUMNS]
 
 
-#: Paired errors closer than this are equal.
-TIE = 1e-9
+#: Paired |log| errors closer than this (a millionth of the time) are equal.
+TIE = 1e-6
 
 
 def sign_flip_pvalue(differences: np.ndarray) -> float:
