@@ -47,6 +47,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/checkpoints.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/predict.smk"
 include: "workflow/rules/hu2023.smk"
 include: "workflow/rules/blog.smk"
 include: "workflow/rules/sandbox.smk"
@@ -58,6 +59,7 @@ rule all:
     input:
         train_targets(),
         analysis_targets(),
+        predict_targets(),
         hu2023_targets(),
         blog_targets(),
         sandbox_targets(),

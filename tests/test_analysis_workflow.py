@@ -73,7 +73,9 @@ def test_example_experiment_end_to_end(tmp_path):
         "results/maps/own_runs/map.svg",
         "results/regression/own_runs/summary.csv",
         "results/baselines/own_runs/selection.csv",
-        *[f"results/hu2023/{name}" for name in hu2023],
+        "results/predict/own_runs/evaluation.csv",
+        "results/predict/own_runs/unfinished.csv",
+        *[f"results/hu2023/{name}" for name in hu2023 + ["prediction.png"]],
     ]
     result = snakemake(cwd, *targets)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -106,6 +108,12 @@ def test_example_experiment_end_to_end(tmp_path):
     edges = pd.read_csv(cwd / "results/maps/own_runs/edges.csv")
     assert (edges["runs"] <= 12).all() and edges["label"].str.contains("runs").all()
     assert (cwd / "results/maps/own_runs/map.svg").read_text().count("<svg") == 1
+    evaluation = pd.read_csv(cwd / "results/predict/own_runs/evaluation.csv")
+    assert set(evaluation["method"]) == {"map", "mean", "accuracy", "metrics"}
+    assert evaluation["coverage"].between(0, 1).all() and (evaluation["runs"] <= 12).all()
+    convergence = pd.read_csv(cwd / "results/regression/own_runs/convergence.csv")
+    unfinished = pd.read_csv(cwd / "results/predict/own_runs/unfinished.csv")
+    assert set(unfinished["run"]) == set(convergence.loc[~convergence["converged"], "run"])
     # Rerunning a step from scratch gives the same table (seeded restarts).
     before = (cwd / "results/regression/own_runs/summary.csv").read_text()
     again = snakemake(cwd, "results/regression/own_runs/summary.csv", "--forcerun", "fit_hmm")

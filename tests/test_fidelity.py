@@ -521,3 +521,28 @@ def test_table_hashes_are_sha256_of_the_file_bytes_and_tables_are_written_alike(
     ]
     # The same table written twice (no timestamp in the file) has one hash.
     assert rows[0].split(" | ")[1] == rows[2].split(" | ")[1]
+
+
+def test_prediction_claims_hold_only_where_the_map_beats_every_baseline(tmp_path):
+    def summary(p_values, runs=RUNS):
+        rows = [{"fraction": 0.25, "method": "map", "runs": runs, "map_gain": np.nan,
+                 "p_map_better": np.nan}]  # fmt: skip
+        for method, p in zip(("mean", "accuracy", "metrics"), p_values, strict=True):
+            rows.append({"fraction": 0.25, "method": method, "runs": runs, "map_gain": 0.1,
+                         "p_map_better": p})  # fmt: skip
+        return pd.DataFrame(rows)
+
+    _write(tmp_path, "predict/modular/evaluation.csv", summary([0.001, 0.001, 0.001]))
+    # Beats two baselines but not the third: the intersection-union test does not hold.
+    _write(tmp_path, "predict/parities/evaluation.csv", summary([0.001, 0.001, 0.4]))
+    _write(tmp_path, "predict/mnist/evaluation.csv", summary([0.001] * 3, runs=6))
+    _write(tmp_path, "predict/cifar100/evaluation.csv", summary([1.0] * 3)[:0])
+    claims = [c for c in load_claims(CLAIMS) if c["check"] == "prediction"]
+    table = evaluate(claims, _context(tmp_path)).set_index("id")
+    assert table.loc["prediction_modular", "status"] == HOLDS
+    assert table.loc["prediction_parities", "status"] == FAILS
+    assert table.loc["prediction_parities", "reproduced"] == "0.4"
+    assert table.loc["prediction_mnist", "status"] == NOT_JUDGED  # 6 runs < 10
+    assert "too few converged runs" in table.loc["prediction_cifar100", "reason"]
+    assert "not in this run" in table.loc["prediction_modular_stabilized", "reason"]
+    assert "## beyond the papers" in markdown(table.reset_index(), "t")

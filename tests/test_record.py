@@ -315,3 +315,33 @@ def test_recorded_example_through_snakemake(tmp_path):
     assert table.filter(like="example_loss_").shape[1] == 64
     summary = pd.read_csv(cwd / "results/regression/record_digits/summary.csv")
     assert summary.loc[0, "runs"] == 3
+
+
+def test_recorder_writes_the_predicted_convergence_beside_each_step(tmp_path):
+    from trainmap.analysis import predict
+    from trainmap.analysis.synthetic import SYNTHETIC_METRICS, detour_hmm, sample_runs
+
+    # A predictor over four of the recorded metrics, fitted on synthetic finished runs
+    # whose scale matches a small linear layer's weights.
+    finished = sample_runs(detour_hmm(), n_runs=10, length=40, seed=0)
+    finished[SYNTHETIC_METRICS] = 1 + 0.1 * finished[SYNTHETIC_METRICS]
+    predictor = predict.ConvergencePredictor(
+        4, SYNTHETIC_METRICS, 0.9, hmm.FitOptions(restarts=1, covariance_type="diag")
+    ).fit(finished, regression.convergence_times(finished, 0.9))
+    model = nn.Linear(3, 2)
+    with MetricsRecorder(model, 0, tmp_path, predictor=predictor) as rec:
+        for step in range(4):
+            with torch.no_grad():
+                model.weight.mul_(1.1)
+            rec.record(step, epoch=float(step), eval_acc=0.1)
+        assert rec.prediction["predicted_convergence"] > 0
+        with pytest.raises(TrainmapError, match="no eval_acc"):
+            rec.record(4, epoch=4.0)
+    table = read_recorded(tmp_path)
+    # Each step's prediction is the predictor's on the rows up to that step.
+    for step in range(4):
+        expected = predictor.predict_run(table[table["step"] <= step], ("map",)).iloc[0]
+        row = table.set_index("step").loc[step]
+        assert row["predicted_convergence"] == pytest.approx(expected["predicted"])
+        assert row["predicted_convergence_low"] <= row["predicted_convergence"]
+        assert row["predicted_convergence"] <= row["predicted_convergence_high"]

@@ -676,6 +676,19 @@ def _sandbox_sparsity(claim: Mapping, ctx: Context) -> tuple[Any, str]:
     )
 
 
+def _prediction(claim: Mapping, ctx: Context) -> Result:
+    """Whether the map's predicted convergence beats every baseline at a prefix: the
+    largest of the one-sided sign-flip p-values against the baselines (an
+    intersection-union test: it holds at level α only if each comparison does)."""
+    summary = ctx.csv(f"predict/{claim['setting']}/evaluation.csv")
+    rows = summary[(summary["fraction"] == claim["fraction"]) & (summary["method"] != "map")]
+    if rows.empty:
+        raise Underpowered(f"prediction {claim['setting']}: too few converged runs to evaluate")
+    gains = ", ".join(f"{r.method} {r.map_gain:+.2f}" for r in rows.itertuples())
+    note = f"map's gain in mean |log error| over {gains} at {claim['fraction']:.0%}"
+    return Result(float(rows["p_map_better"].max()), note, int(rows["runs"].min()))
+
+
 CHECKS: dict[str, Callable[[Mapping, Context], tuple[Any, str]]] = {
     "table1": _table1,
     "detours": _detours,
@@ -693,6 +706,7 @@ CHECKS: dict[str, Callable[[Mapping, Context], tuple[Any, str]]] = {
     "sandbox_spikes": _sandbox_spikes,
     "sandbox_ablation": _sandbox_ablation,
     "sandbox_sparsity": _sandbox_sparsity,
+    "prediction": _prediction,
 }
 
 
@@ -872,6 +886,10 @@ def evaluate(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+#: Report sections that are not a paper.
+SECTIONS = {"beyond": "beyond the papers"}
+
+
 def markdown(table: pd.DataFrame, title: str, claims_sha256: str | None = None) -> str:
     """The fidelity report: counts, the claims file's hash, then one table per paper."""
     counts = table["status"].value_counts()
@@ -892,7 +910,7 @@ def markdown(table: pd.DataFrame, title: str, claims_sha256: str | None = None) 
         lines += [f"Claims file sha256: `{claims_sha256}`", ""]
     for paper, rows in table.groupby("paper", sort=False):
         lines += [
-            f"## {paper}",
+            f"## {SECTIONS.get(paper, paper)}",
             "",
             "| | claim | source | paper | reproduced | design | why |",
             "|---|---|---|---|---|---|---|",

@@ -253,7 +253,7 @@ def hu2023_targets():
     )
     figures = [f"{HU2023}/figure10.png"]
     if CONVERGING:
-        figures.append(f"{HU2023}/figure11.png")
+        figures += [f"{HU2023}/figure11.png", f"{HU2023}/prediction.png"]
     return tables + maps + figures
 
 
@@ -268,6 +268,21 @@ def panels(names=None):
     """trainmap.figures.hu2023.Panel fields (less the run count) per analysed name."""
     names = ANALYSED if names is None else names
     return [{"name": name, "title": analysed(name)["title"]} for name in names]
+
+
+# ---- predict.smk ----
+
+
+def predict_targets():
+    """Per name with a convergence threshold: the prediction's evaluation; per such
+    experiment also the predictions for its unfinished runs."""
+    evaluations = per_name("results/predict/{name}/evaluation.csv", CONVERGING)
+    unfinished = [
+        f"results/predict/{name}/unfinished.csv"
+        for name in CONVERGING
+        if name in EXPERIMENTS
+    ]
+    return evaluations + unfinished
 
 
 # ---- blog.smk ----
@@ -389,6 +404,9 @@ def fidelity_inputs():
         files["states"] = per_name("results/hmm/{name}/states.parquet")
         files["convergence"] = per_name(
             "results/regression/{name}/convergence.csv", CONVERGING
+        )
+        files["predictions"] = per_name(
+            "results/predict/{name}/evaluation.csv", CONVERGING
         )
     if BLOG:
         files["blog"] = [

@@ -168,3 +168,26 @@ rule hu2023_figure11:
         scale=config["scale"],
     script:
         "../scripts/hu2023_figure11.py"
+
+
+rule hu2023_prediction:
+    input:
+        evaluations=per_name("results/predict/{name}/evaluation.csv", CONVERGING),
+        splits=per_name("results/normalized/{name}/split.csv", CONVERGING),
+    output:
+        report(
+            f"{HU2023}/prediction.png",
+            caption="../report/hu2023_prediction.rst",
+            category=HU2023_CATEGORY,
+        ),
+    log:
+        "logs/hu2023/prediction.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        code=script_code("hu2023_prediction.py"),
+        panels=panels(CONVERGING),
+        seeds=run_seeds(),
+        scale=config["scale"],
+    script:
+        "../scripts/hu2023_prediction.py"

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from hmmlearn.hmm import GaussianHMM
-from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from sklearn.mixture import GaussianMixture
 
@@ -501,13 +500,16 @@ class HMMParams:
     def filtered_log_posteriors(self, X: np.ndarray) -> np.ndarray:
         """``log p(s_t = h | z_1:t)`` by the forward algorithm, for one run: ``(T, k)``."""
         emissions = self.log_emissions(X)
+        posterior = np.empty_like(emissions)
+        predicted = self.startprob
+        # Normalised each step, the filtered posterior needs no log-space sum over states.
         with np.errstate(divide="ignore"):
-            log_start, log_trans = np.log(self.startprob), np.log(self.transmat)
-        alpha = np.empty_like(emissions)
-        alpha[0] = log_start + emissions[0]
-        for t in range(1, len(X)):
-            alpha[t] = emissions[t] + logsumexp(alpha[t - 1][:, None] + log_trans, axis=0)
-        return alpha - logsumexp(alpha, axis=1, keepdims=True)
+            for t in range(len(X)):
+                log_alpha = np.log(predicted) + emissions[t]
+                alpha = np.exp(log_alpha - log_alpha.max())
+                posterior[t] = log_alpha - log_alpha.max() - np.log(alpha.sum())
+                predicted = (alpha / alpha.sum()) @ self.transmat
+        return posterior
 
     def posterior_gradients(self, X: np.ndarray) -> np.ndarray:
         """``∂ log p(s_t = k | z_1:t) / ∂z_t`` for every t and k of one run: ``(T, k, d)``.

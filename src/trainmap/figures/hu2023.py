@@ -212,6 +212,55 @@ def convergence_histograms(
     save_png(fig, path, dpi=130)
 
 
+#: Line styles of the prediction methods (trainmap.analysis.predict.METHODS).
+PREDICTION_STYLES = {
+    "map": ("o-", "map (forward-filtered states)"),
+    "mean": ("s--", "mean of the other runs"),
+    "accuracy": ("^:", "eval-accuracy extrapolation"),
+    "metrics": ("d-.", "ridge on raw z-scores (no map)"),
+}
+
+
+def prediction_errors(
+    panels: list[Panel],
+    summaries: Mapping[str, pd.DataFrame],
+    seeds: Mapping[str, list[int]],
+    scale: str,
+    path: Path,
+) -> None:
+    """Error of the predicted convergence time against the prefix's length, per method.
+
+    Mean |log predicted − log true| over held-out runs (K folds over runs, the map
+    refitted without them); the legend gives each method's interval coverage at 25 %.
+    """
+    fig, axes = _grid(len(panels))
+    for ax, panel in zip(axes, panels, strict=False):
+        summary = summaries[panel.name]
+        seen = seeds.get(panel.name)
+        title = label(panel.title, scale, panel.runs)
+        if seen:
+            title += f", seeds {min(seen)}–{max(seen)}"
+        ax.set_title(title, fontsize=8)
+        if summary.empty:
+            ax.text(0.5, 0.5, "too few converged runs:\nnot evaluated", ha="center",
+                    va="center", transform=ax.transAxes)  # fmt: skip
+            continue
+        for method, rows in summary.groupby("method", sort=False):
+            style, name = PREDICTION_STYLES[method]
+            at25 = rows.loc[rows["fraction"] == 0.25, "coverage"]
+            coverage = f", coverage {at25.iloc[0]:.0%} at 25 %" if len(at25) else ""
+            ax.plot(100 * rows["fraction"], rows["mean_log_error"], style, label=name + coverage)
+        ax.set_xlabel("prefix: % of the median convergence time")
+        ax.set_ylabel("mean |log error| (held-out runs)")
+        ax.set_xticks(100 * np.sort(summary["fraction"].unique()))
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=6)
+    fig.suptitle("Convergence predicted from a run's first checkpoints (beyond the papers)",
+                 fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    save_png(fig, path, dpi=130)
+
+
 def table1(
     panels: list[Panel],
     summaries: Mapping[str, pd.DataFrame],

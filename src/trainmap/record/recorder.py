@@ -27,6 +27,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 import torch
@@ -40,14 +41,23 @@ log = logging.getLogger(__name__)
 
 #: Run ids become folder names: letters, digits and ``._=+-``.
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
+#: Columns of a predicted convergence time and its interval (with a ``predictor``).
+PREDICTED = ("predicted_convergence", "predicted_convergence_low", "predicted_convergence_high")
 #: Columns a recorder writes itself; ``**scalars`` may not use these names.
 RESERVED = {tables.RUN, tables.RUN_NAME, tables.STEP, tables.EPOCH, tables.EVAL_ACC,
-            tables.DIVERGED, *tables.METRICS}  # fmt: skip
+            tables.DIVERGED, *tables.METRICS, *PREDICTED}  # fmt: skip
 #: Scalars whose non-finite value marks the run as diverged.
 LOSSES = (tables.TRAIN_LOSS, tables.EVAL_LOSS)
 OPTIONS_FILE = "recorder.json"
 
 ExampleLosses = Callable[[nn.Module], Tensor] | tuple[Tensor, Tensor]
+
+
+class Predictor(Protocol):
+    """What the recorder needs of a fitted
+    :class:`trainmap.analysis.predict.ConvergencePredictor` (not imported here)."""
+
+    def predict_run(self, run: pd.DataFrame, methods: tuple[str, ...]) -> pd.DataFrame: ...
 
 
 def _write_atomically(frame: pd.DataFrame, path: Path) -> None:
@@ -97,6 +107,12 @@ class MetricsRecorder:
         Rows are written when this many are buffered or when this many
         seconds have passed since the last write, whichever comes first
         (``flush_every=1``: every row at once).
+    predictor
+        Optional: a :class:`~trainmap.analysis.predict.ConvergencePredictor`
+        fitted on finished runs of the same metrics. Each row then gets the
+        run's predicted convergence time and its interval from every row so far
+        (columns :data:`PREDICTED`, in the predictor's time unit; also returned
+        by :attr:`prediction`); every call must pass ``eval_acc``.
 
     Use it as a context manager, or call :meth:`close` at the end; buffered
     rows are also written when the interpreter exits normally.
@@ -112,6 +128,7 @@ class MetricsRecorder:
         example_losses: ExampleLosses | None = None,
         flush_every: int = 10,
         flush_seconds: float = 60.0,
+        predictor: Predictor | None = None,
     ) -> None:
         if isinstance(run, bool) or not isinstance(run, int | str):
             raise TrainmapError(f"run: {run!r} is not an int or a str")
@@ -134,6 +151,12 @@ class MetricsRecorder:
         self._open_folder()
         self._skipped_logged = False
         self._exit_hook = False  # flush at interpreter exit while rows may be buffered
+        self.predictor = predictor
+        self.prediction: dict[str, float] | None = None
+        # A continued run's prediction reads the rows recorded before the restart too.
+        self._history = [
+            row for part in self._parts() for row in pd.read_parquet(part).to_dict("records")
+        ] if predictor is not None else []  # fmt: skip
 
     def _selected(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         weights, biases, _ = select_parameters(self.model.state_dict(), self.include, self.exclude)
@@ -231,6 +254,8 @@ class MetricsRecorder:
         row[tables.DIVERGED] = diverged
         if self.example_losses is not None:
             row.update(self._example_losses())
+        if self.predictor is not None:
+            row.update(self._predict(row))
         self._buffer.append(row)
         self.last_step = step
         if not self._exit_hook:
@@ -246,6 +271,19 @@ class MetricsRecorder:
         ):
             self.flush()
         return True
+
+    def _predict(self, row: dict) -> dict[str, float]:
+        if tables.EVAL_ACC not in row:
+            raise TrainmapError(
+                f"record: step {row[tables.STEP]} has no eval_acc; a recorder with a "
+                "predictor needs the evaluation accuracy at every step"
+            )
+        self._history.append(row)
+        predicted = self.predictor.predict_run(pd.DataFrame(self._history), ("map",)).iloc[0]
+        self.prediction = dict(
+            zip(PREDICTED, map(float, predicted[["predicted", "low", "high"]]), strict=True)
+        )
+        return self.prediction
 
     def _example_losses(self) -> dict[str, float]:
         training = self.model.training
