@@ -24,7 +24,8 @@ RESNET = {
 }
 # Two kernel paths of every AVX2 CPU, as two machines would pick them: ATen's plain
 # kernels, MKL's SSE4.2 branch, oneDNN's SSE4.1 code, OpenBLAS's Nehalem kernels and
-# numpy's baseline loops, against their AVX2 versions.
+# numpy's baseline loops, against their AVX2 versions (the pinned paths are AVX2's, so
+# pinning changes the first machine's paths, as it does an AVX-512 machine's).
 MACHINES = {
     "sse": {
         "ATEN_CPU_CAPABILITY": "default",

@@ -5,18 +5,20 @@ torch and numpy pick their kernels by the CPU they run on: ATen's vectorised ker
 on AMD), oneDNN's convolutions (JIT code per instruction set and cache size), numpy's
 SIMD loops and OpenBLAS's kernels (one per core type). Each sums in its own order, the
 last bits differ, and training and Baum-Welch amplify them until verdicts change.
-Pinned, every job uses paths that any x86-64-v2 CPU has:
+Pinned, every job uses the paths of an x86-64-v3 CPU (AVX2 and FMA, which x86-64
+CPUs have had since 2013 for Intel and 2017 for AMD), whatever more it offers:
 
-* ``ATEN_CPU_CAPABILITY=default``: ATen's non-vectorised kernels;
-* ``MKL_CBWR=COMPATIBLE,STRICT``: MKL's conditional numerical reproducibility on its
-  SSE2 branch without the approximate reciprocals (``rcpps``/``rsqrtps``) that differ
-  between Intel and AMD, with a fixed blocking whatever the cache sizes and alignment;
-* oneDNN off (``torch.backends.mkldnn``): convolutions fall back to ATen's own,
-  whose products go through the pinned MKL;
-* ``OPENBLAS_CORETYPE=Nehalem``: numpy's and scipy's OpenBLAS on its SSE4.2 kernels;
-* ``NPY_DISABLE_CPU_FEATURES``: numpy's loops at its baseline, none of the AVX2 or
-  AVX-512 versions it dispatches to (the names of numpy 1.26 to 2.4; a name a numpy
-  does not dispatch is ignored with an ImportWarning).
+* ``ATEN_CPU_CAPABILITY=avx2``: ATen's AVX2 kernels, never its AVX-512 ones;
+* ``MKL_CBWR=AVX2,STRICT``: MKL's conditional numerical reproducibility on its AVX2
+  branch, with a fixed blocking whatever the cache sizes and alignment (its SSE2
+  branch, ``COMPATIBLE``, doubled the training time of the transformers:
+  docs/decisions.md);
+* oneDNN off (``torch.backends.mkldnn``): its JIT convolutions block by cache size;
+  convolutions fall back to ATen's own, whose products go through the pinned MKL;
+* ``OPENBLAS_CORETYPE=Haswell``: numpy's and scipy's OpenBLAS on its AVX2 kernels;
+* ``NPY_DISABLE_CPU_FEATURES``: none of the AVX-512 loops numpy dispatches to (the
+  names of numpy 1.26 to 2.4; a name a numpy does not dispatch is ignored with an
+  ImportWarning).
 
 The variables are read when torch and numpy load, before a job's first line runs:
 the Snakefile sets them for every job it starts, and :func:`pin_numerics` (in every
@@ -32,14 +34,13 @@ from trainmap.errors import TrainmapError
 
 #: Environment of a pinned job.
 PINNED_ENVIRONMENT = {
-    "ATEN_CPU_CAPABILITY": "default",
-    "MKL_CBWR": "COMPATIBLE,STRICT",
-    "OPENBLAS_CORETYPE": "Nehalem",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_CBWR": "AVX2,STRICT",
+    "OPENBLAS_CORETYPE": "Haswell",
     "NPY_DISABLE_CPU_FEATURES": " ".join(
         (
-            *("SSSE3", "SSE41", "POPCNT", "SSE42", "AVX", "F16C", "FMA3", "AVX2"),
             *("AVX512F", "AVX512CD", "AVX512_KNL", "AVX512_KNM", "AVX512_SKX"),
-            *("AVX512_CLX", "AVX512_CNL", "AVX512_ICL", "AVX512_SPR", "X86_V3", "X86_V4"),
+            *("AVX512_CLX", "AVX512_CNL", "AVX512_ICL", "AVX512_SPR", "X86_V4"),
         )
     ),
 }
