@@ -232,7 +232,7 @@ import sys
 from types import SimpleNamespace
 from trainmap.jobs import job
 
-smk = SimpleNamespace(log=[sys.argv[1]], threads=1, rule="my_rule")
+smk = SimpleNamespace(log=[sys.argv[1]], threads=1, rule="my_rule", config={"numerics": "native"})
 with job(smk):
     exec(sys.argv[2])
 """

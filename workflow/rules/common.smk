@@ -37,6 +37,10 @@ wildcard_constraints:
     k=r"\d+",
 
 
+# The workflow's own scripts, also when it runs as a module of another workflow.
+SCRIPTS = Path(workflow.current_basedir).parent / "scripts"
+
+
 def script_code(script):
     """A param that reruns a rule's jobs when the code they run changes, and only then.
 
@@ -44,7 +48,7 @@ def script_code(script):
     (trainmap.sources). The profile leaves out Snakemake's `code` trigger, which reruns
     on a newer script file even when its text is the same.
     """
-    return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / script)
+    return code_digest(SCRIPTS / script)
 
 
 def analysed(name):
