@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -36,6 +35,7 @@ from torch.optim.adamw import adamw
 from torch.optim.sgd import sgd
 
 from trainmap.errors import TrainmapError
+from trainmap.tables import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -309,10 +309,8 @@ class Resume:
     def save(self, state: dict[str, Any]) -> None:
         """Write ``state`` atomically (a kill while writing keeps the previous one)."""
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        torch.save({"fingerprint": self.fingerprint, **state}, tmp)
-        os.replace(tmp, self.path)
+        with atomic_output(self.path) as tmp:
+            torch.save({"fingerprint": self.fingerprint, **state}, tmp)
         self.last_save = time.monotonic()
 
 

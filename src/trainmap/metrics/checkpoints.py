@@ -421,10 +421,9 @@ def checkpoint_metrics(
                  c.run, c.step, time.monotonic() - started)  # fmt: skip
         if resume is not None and time.monotonic() - saved_at >= save_every_seconds:
             saved_at = time.monotonic()
-            resume.parent.mkdir(parents=True, exist_ok=True)
-            tmp = resume.with_name(resume.name + ".tmp")
-            pd.DataFrame(list(done.values())).assign(options=options).to_parquet(tmp, index=False)
-            os.replace(tmp, resume)
+            rows = pd.DataFrame(list(done.values())).assign(options=options)
+            with tables.atomic_output(resume) as tmp:
+                rows.to_parquet(tmp, index=False)
     table = _to_table([done[c.name] for c in checkpoints])
     if scores is not None:
         table = add_scores(table, scores)
