@@ -19,8 +19,6 @@ alone. The engine holds everything that does not depend on the model:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import time
@@ -34,6 +32,7 @@ from torch.optim.adam import adam
 from torch.optim.adamw import adamw
 from torch.optim.sgd import sgd
 
+from trainmap import fingerprints
 from trainmap.errors import TrainmapError
 from trainmap.tables import atomic_output
 
@@ -264,9 +263,8 @@ class Divergence:
 
 
 def fingerprint(what: Any) -> str:
-    """A hash of ``what`` (JSON-able: what determines a job's training)."""
-    text = json.dumps({"state": STATE_VERSION, "what": what}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """A hash of ``what`` (JSON-able: what determines a job's training) and the state's layout."""
+    return fingerprints.fingerprint({"state": STATE_VERSION, "what": what})
 
 
 class Resume:

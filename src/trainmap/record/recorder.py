@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from trainmap import tables
+from trainmap import fingerprints, tables
 from trainmap.errors import TrainmapError
 from trainmap.metrics.checkpoints import check_patterns, measure, select_parameters
 
@@ -170,7 +170,7 @@ class MetricsRecorder:
         saved = self.folder / OPTIONS_FILE
         if saved.exists():
             before = json.loads(saved.read_text())
-            changed = [k for k in options if before.get(k) != options[k]]
+            changed = fingerprints.changed(before, options)
             if changed:
                 raise TrainmapError(
                     f"run {self.run!r}: {self.folder} was recorded with other {', '.join(changed)} "
