@@ -220,6 +220,19 @@ def test_resume_after_a_crash(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(resumed, fresh)
 
 
+def test_rows_saved_with_other_options_are_measured_again(tmp_path, monkeypatch):
+    for step in range(2):
+        save_file({"w": torch.randn(3, 2) + step}, tmp_path / f"run0-{step}.safetensors")
+    pattern, resume = r"run(?P<run>\d)-(?P<step>\d)", tmp_path / "resume.parquet"
+    ck.checkpoint_metrics(tmp_path, pattern=pattern, resume_path=resume, save_every_seconds=0)
+    calls, real = [], ck.weight_metrics
+    monkeypatch.setattr(ck, "weight_metrics", lambda *a: (calls.append(1), real(*a))[1])
+    ck.checkpoint_metrics(tmp_path, pattern=pattern, resume_path=resume, singular_values="pooled")
+    assert len(calls) == 2  # none reused
+    ck.checkpoint_metrics(tmp_path, pattern=pattern, resume_path=resume)
+    assert len(calls) == 2  # the saved rows' options again: all reused
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

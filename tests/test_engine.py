@@ -5,6 +5,7 @@ import io
 import pytest
 import torch
 
+from trainmap import fingerprints
 from trainmap.engine import Divergence, MemberOptimizer, Resume, fingerprint, member_values
 
 SHAPES = {"matrix": (3, 4), "vector": (5,), "scalar": ()}
@@ -103,3 +104,10 @@ def test_resume_ignores_a_state_of_another_fingerprint(tmp_path):
     assert Resume(path, fingerprint({"lr": 1})).load(torch.device("cpu"), "job")["step"] == 3
     assert Resume(path, fingerprint({"lr": 2})).load(torch.device("cpu"), "job") is None
     assert Resume(tmp_path / "none.pt", "f").load(torch.device("cpu"), "job") is None
+
+
+def test_saved_options_are_equal_when_their_json_is():
+    """Options read back from a JSON file (lists, any key order) equal the ones written."""
+    assert fingerprint({"b": 1, "a": (1, 2)}) == fingerprint({"a": [1, 2], "b": 1})
+    assert fingerprints.changed({"a": [1, 2]}, {"a": (1, 2), "b": None}) == []
+    assert fingerprints.changed({"a": [1, 2], "b": 0}, {"a": [2, 1], "b": 0}) == ["a"]

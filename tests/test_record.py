@@ -109,7 +109,7 @@ def test_killed_and_restarted_recording(tmp_path):
     assert record_in_subprocess(tmp_path / "cut", kill_at=8) == -signal.SIGKILL
     flushed = read_recorded(tmp_path / "cut")
     assert flushed["step"].tolist() == list(range(6))  # rows 0-5 flushed in threes; 6, 7 lost
-    assert not list((tmp_path / "cut" / "7").glob(".*.tmp"))
+    assert not list((tmp_path / "cut" / "7").glob(".*"))  # no temporary file left
     assert record_in_subprocess(tmp_path / "cut") == 0  # the rerun starts again from step 0
     whole, resumed = read_recorded(tmp_path / "whole"), read_recorded(tmp_path / "cut")
     assert resumed["step"].tolist() == list(range(12))

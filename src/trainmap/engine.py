@@ -19,11 +19,8 @@ alone. The engine holds everything that does not depend on the model:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
-import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -35,7 +32,9 @@ from torch.optim.adam import adam
 from torch.optim.adamw import adamw
 from torch.optim.sgd import sgd
 
+from trainmap import fingerprints
 from trainmap.errors import TrainmapError
+from trainmap.tables import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -264,9 +263,8 @@ class Divergence:
 
 
 def fingerprint(what: Any) -> str:
-    """A hash of ``what`` (JSON-able: what determines a job's training)."""
-    text = json.dumps({"state": STATE_VERSION, "what": what}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """A hash of ``what`` (JSON-able: what determines a job's training) and the state's layout."""
+    return fingerprints.fingerprint({"state": STATE_VERSION, "what": what})
 
 
 class Resume:
@@ -309,10 +307,8 @@ class Resume:
     def save(self, state: dict[str, Any]) -> None:
         """Write ``state`` atomically (a kill while writing keeps the previous one)."""
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        torch.save({"fingerprint": self.fingerprint, **state}, tmp)
-        os.replace(tmp, self.path)
+        with atomic_output(self.path) as tmp:
+            torch.save({"fingerprint": self.fingerprint, **state}, tmp)
         self.last_save = time.monotonic()
 
 

@@ -126,22 +126,31 @@ def read_recorded(folder: str | Path) -> pd.DataFrame:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | Path, resume: str | Path | None = None) -> Iterator[Path]:
+def atomic_output(
+    path: str | Path, resume: str | Path | None = None, *, durable: bool = False
+) -> Iterator[Path]:
     """A temporary file beside ``path`` to write; it becomes ``path`` when the block ends.
 
-    A job killed while writing leaves ``path`` as it was (absent or complete), never
-    half written. ``resume``, the job's resume state, is deleted only after ``path``
-    is in place, so a kill at any moment loses at most the work since the last save.
-    The temporary name keeps the suffix, for writers that choose a format by it. An
-    OS error while writing (disk full, a read-only folder) is a :class:`TrainmapError`
-    naming ``path``.
+    The one way trainmap saves a file. A job killed while writing leaves ``path`` as
+    it was (absent or complete), never half written; the temporary file is removed
+    when the block raises. ``resume``, the job's resume state, is deleted only after
+    ``path`` is in place, so a kill at any moment loses at most the work since the
+    last save. ``durable``: the file and its rename are synced to disk, so they also
+    survive a power cut (for many small files written during training). The
+    temporary name keeps the suffix, for writers that choose a format by it, and
+    starts with a dot, so globs for the finished files skip it. An OS error while
+    writing (disk full, a read-only folder) is a :class:`TrainmapError` naming ``path``.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
+        if durable:
+            _fsync(tmp)
         os.replace(tmp, path)
+        if durable:
+            _fsync(path.parent)  # the rename is an entry of the folder
     except OSError as error:  # disk full, a read-only folder: a failed write names no file
         raise TrainmapError(f"cannot write {path}: {error.strerror or error}") from error
     finally:
@@ -149,6 +158,14 @@ def atomic_output(path: str | Path, resume: str | Path | None = None) -> Iterato
             tmp.unlink(missing_ok=True)
     if resume is not None:
         Path(resume).unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def write_table(table: pd.DataFrame, path: str | Path, resume: str | Path | None = None) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from trainmap.jobs import seed_chunks
 from trainmap.sources import code_digest
 from trainmap.training.grid import expand_grids
+from trainmap.training.settings import training_determinants
 
 # The settings as configured: each one's training jobs train its seeds at every point
 # of its grid together.
@@ -67,24 +68,13 @@ def setting_chunks(setting):
     )
 
 
-# What a training job's output depends on (with the seeds in its file name). Not the
-# title, convergence threshold, seed count or first seed, resources or progress
-# logging: changing them must not retrain. The script reads the logging interval from the config.
-TRAINING_KEYS = ("task", "model", "data", "metrics", "optimizer", "grid", "training")
-LOGGING_KEYS = ("log_every_seconds",)
-
-
 def training_params(setting):
-    """The part of a configured setting that determines its training jobs' tables."""
-    params = {
-        key: CONFIGURED[setting][key]
-        for key in TRAINING_KEYS
-        if key in CONFIGURED[setting]
-    }
-    params["training"] = {
-        k: v for k, v in params["training"].items() if k not in LOGGING_KEYS
-    }
-    return params
+    """The part of a configured setting that determines its training jobs' tables.
+
+    The trainer fingerprints its resume state on the same part, so that changing
+    anything else (title, resources, progress logging) neither reruns nor discards it.
+    """
+    return training_determinants(CONFIGURED[setting])
 
 
 def chunk_tables(wildcards):

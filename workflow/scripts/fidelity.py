@@ -4,7 +4,7 @@ from pathlib import Path
 
 from trainmap.fidelity import Context, evaluate, markdown, read_claims, table_hashes
 from trainmap.jobs import job
-from trainmap.tables import write_table
+from trainmap.tables import atomic_output, write_table
 
 with job(snakemake) as log:
     smk = snakemake
@@ -23,6 +23,5 @@ with job(snakemake) as log:
     write_table(table, smk.output.csv)
     text = markdown(table, f"Papers against this run (scale: {smk.params.scale})", claims.sha256)
     text += "\n" + table_hashes(f for f in smk.input if f.startswith("results/"))
-    tmp = Path(smk.output.md + ".tmp")
-    tmp.write_text(text + "\n")
-    tmp.replace(smk.output.md)
+    with atomic_output(smk.output.md) as tmp:
+        tmp.write_text(text + "\n")

@@ -2,16 +2,18 @@
 
 from trainmap.jobs import job
 from trainmap.tables import write_table
+from trainmap.training.settings import LOGGING_KEYS
 from trainmap.training.trainer import train_seeds
 
 with job(snakemake) as log:
     smk = snakemake
     wc = smk.wildcards
-    # The logging interval is no param (changing it must not retrain): read from the config.
+    # Logging keys are no params (changing them must not retrain): read from the config.
     setting = smk.params.setting
-    log_every = smk.config["settings"][wc.setting]["training"]["log_every_seconds"]
+    configured = smk.config["settings"][wc.setting]["training"]
+    logging_values = {key: configured[key] for key in LOGGING_KEYS}
     table = train_seeds(
-        {**setting, "training": {**setting["training"], "log_every_seconds": log_every}},
+        {**setting, "training": {**setting["training"], **logging_values}},
         seeds=range(int(wc.first), int(wc.last) + 1),
         device=smk.params.device,
         resume_path=smk.params.resume,

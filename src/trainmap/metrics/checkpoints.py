@@ -48,7 +48,7 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor
 
-from trainmap import tables
+from trainmap import fingerprints, tables
 from trainmap.errors import TrainmapError
 from trainmap.metrics.weights import as_matrix, weight_metrics
 
@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 #: Run = the first folder of the relative path; step = the one number in the checkpoint's name.
 DEFAULT_PATTERN = r"^(?P<run>[^/]+)/\D*(?P<step>\d+)\D*$"
+#: Column of the resume state's rows: the fingerprint of the options that measured them.
+FINGERPRINT = "fingerprint"
 #: Suffixes of files that hold a state dict.
 SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 #: Weight files of a Hugging Face model folder, in order of preference.
@@ -365,23 +367,23 @@ def checkpoint_metrics(
     check_patterns(include, "include")
     check_patterns(exclude, "exclude")
     checkpoints = find_checkpoints(folder, pattern, step_scale)
-    options = json.dumps(
-        [
-            str(folder),
-            pattern,
-            step_scale,
-            list(include),
-            list(exclude),
-            state_dict_key,
-            singular_values,
-        ]
+    options_hash = fingerprints.fingerprint(
+        {
+            "folder": str(folder),
+            "pattern": pattern,
+            "step_scale": step_scale,
+            "include": list(include),
+            "exclude": list(exclude),
+            "state_dict_key": state_dict_key,
+            "singular_values": singular_values,
+        }
     )
     resume = Path(resume_path) if resume_path is not None else None
     done: dict[str, dict] = {}
     if resume is not None and resume.exists():
         saved = pd.read_parquet(resume)
-        if (saved["options"] == options).all():
-            done = {r["name"]: r for r in saved.drop(columns="options").to_dict("records")}
+        if FINGERPRINT in saved and (saved[FINGERPRINT] == options_hash).all():
+            done = {r["name"]: r for r in saved.drop(columns=FINGERPRINT).to_dict("records")}
             log.info("resuming: %d of %d checkpoints already measured", len(done), len(checkpoints))
         else:
             log.warning("ignoring %s, saved with other options", resume)
@@ -421,10 +423,9 @@ def checkpoint_metrics(
                  c.run, c.step, time.monotonic() - started)  # fmt: skip
         if resume is not None and time.monotonic() - saved_at >= save_every_seconds:
             saved_at = time.monotonic()
-            resume.parent.mkdir(parents=True, exist_ok=True)
-            tmp = resume.with_name(resume.name + ".tmp")
-            pd.DataFrame(list(done.values())).assign(options=options).to_parquet(tmp, index=False)
-            os.replace(tmp, resume)
+            rows = pd.DataFrame(list(done.values())).assign(**{FINGERPRINT: options_hash})
+            with tables.atomic_output(resume) as tmp:
+                rows.to_parquet(tmp, index=False)
     table = _to_table([done[c.name] for c in checkpoints])
     if scores is not None:
         table = add_scores(table, scores)

@@ -22,7 +22,6 @@ import atexit
 import json
 import logging
 import math
-import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +32,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from trainmap import tables
+from trainmap import fingerprints, tables
 from trainmap.errors import TrainmapError
 from trainmap.metrics.checkpoints import check_patterns, measure, select_parameters
 
@@ -60,17 +59,9 @@ class Predictor(Protocol):
     def predict_run(self, run: pd.DataFrame, methods: tuple[str, ...]) -> pd.DataFrame: ...
 
 
-def _write_atomically(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(tmp, index=False)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # the rename itself survives a power cut
-    finally:
-        os.close(directory)
+def _write_part(frame: pd.DataFrame, path: Path) -> None:
+    with tables.atomic_output(path, durable=True) as tmp:
+        frame.to_parquet(tmp, index=False)
 
 
 def _scalar(value: object, name: str) -> float:
@@ -179,7 +170,7 @@ class MetricsRecorder:
         saved = self.folder / OPTIONS_FILE
         if saved.exists():
             before = json.loads(saved.read_text())
-            changed = [k for k in options if before.get(k) != options[k]]
+            changed = fingerprints.changed(before, options)
             if changed:
                 raise TrainmapError(
                     f"run {self.run!r}: {self.folder} was recorded with other {', '.join(changed)} "
@@ -187,9 +178,8 @@ class MetricsRecorder:
                     "); record under another run id or path, or delete the folder"
                 )
         else:
-            tmp = saved.with_name(f".{OPTIONS_FILE}.tmp")
-            tmp.write_text(json.dumps(options, indent=1))
-            os.replace(tmp, saved)
+            with tables.atomic_output(saved) as tmp:
+                tmp.write_text(json.dumps(options, indent=1))
         self.last_step: int | None = None
         self.stopped = False
         for part in self._parts():
@@ -312,7 +302,7 @@ class MetricsRecorder:
             if column.startswith(tables.EXAMPLE_LOSS_PREFIX):
                 frame[column] = frame[column].astype("float32")
         first, last = self._buffer[0][tables.STEP], self._buffer[-1][tables.STEP]
-        _write_atomically(frame, self.folder / f"{first:012d}-{last:012d}.parquet")
+        _write_part(frame, self.folder / f"{first:012d}-{last:012d}.parquet")
         self._buffer = []
 
     def close(self) -> None:
@@ -327,7 +317,7 @@ class MetricsRecorder:
         merged = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
         first, last = merged[tables.STEP].min(), merged[tables.STEP].max()
         target = self.folder / f"{first:012d}-{last:012d}.parquet"
-        _write_atomically(merged, target)
+        _write_part(merged, target)
         for part in parts:  # a kill in here leaves overlapping parts; the reader keeps one copy
             if part != target:
                 part.unlink()

@@ -60,6 +60,7 @@ from trainmap.errors import TrainmapError
 from trainmap.metrics.weights import weight_metrics
 from trainmap.training.data import TaskData, example_subset, generator
 from trainmap.training.grid import grid_values
+from trainmap.training.settings import TRAINING_KEYS, training_determinants
 from trainmap.training.tasks import Task, get_task
 
 log = logging.getLogger(__name__)
@@ -177,12 +178,10 @@ def _members(
 
 
 def _fingerprint(setting: Mapping[str, Any], seeds: Sequence[int]) -> str:
-    """A hash of what determines the training (not titles, resources or logging)."""
-    training = {k: v for k, v in setting["training"].items() if k != "log_every_seconds"}
-    keys = ("task", "model", "data", "optimizer", "metrics", "grid")
-    return fingerprint(
-        {"seeds": list(seeds), "training": training, **{k: setting.get(k) for k in keys}}
-    )
+    """A hash of what determines the training (:mod:`trainmap.training.settings`)."""
+    part = training_determinants(setting)
+    # An absent key hashes as None, as states saved before the keys had one home did.
+    return fingerprint({"seeds": list(seeds), **{k: part.get(k) for k in TRAINING_KEYS}})
 
 
 def _load_data(task: Task, seeds: Sequence[int]) -> TaskData:
