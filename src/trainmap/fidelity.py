@@ -833,31 +833,8 @@ def evaluate(
     test's p-value is Holm-adjusted within its ``family`` (over the claims of the
     family that were tested).
     """
-    results: dict[str, Result] = {}
-    failed: dict[str, str] = {}
-    for claim in claims:
-        try:
-            result = Result(*CHECKS[claim["check"]](claim, ctx))
-        except Missing as missing:
-            failed[claim["id"]] = f"not in this run: {missing}"
-            continue
-        except Underpowered as underpowered:
-            failed[claim["id"]] = str(underpowered)
-            continue
-        needs = claim.get("min_sample", 0)
-        if result.sample is not None and result.sample < needs:
-            failed[claim["id"]] = f"{result.note}; rests on {result.sample}, needs ≥ {needs}"
-            continue
-        results[claim["id"]] = result
-    adjusted: dict[str, float] = {}
-    families: dict[str, list[str]] = {}
-    for claim in claims:
-        if "family" in claim and claim["id"] in results:
-            families.setdefault(claim["family"], []).append(claim["id"])
-    for ids in families.values():
-        raw = [_number(results[i].value) for i in ids]
-        finite = [i for i, p in zip(ids, raw, strict=True) if p is not None and np.isfinite(p)]
-        adjusted.update(zip(finite, holm([float(results[i].value) for i in finite]), strict=True))
+    results, failed = _run_checks(claims, ctx)
+    adjusted = _holm_by_family(claims, results)
     rows = []
     for claim in claims:
         key = claim["id"]
@@ -884,6 +861,45 @@ def evaluate(
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _run_checks(
+    claims: list[Mapping[str, Any]], ctx: Context
+) -> tuple[dict[str, Result], dict[str, str]]:
+    """Every claim's result, or why it has none (missing, underpowered, too few runs)."""
+    results: dict[str, Result] = {}
+    failed: dict[str, str] = {}
+    for claim in claims:
+        try:
+            result = Result(*CHECKS[claim["check"]](claim, ctx))
+        except Missing as missing:
+            failed[claim["id"]] = f"not in this run: {missing}"
+            continue
+        except Underpowered as underpowered:
+            failed[claim["id"]] = str(underpowered)
+            continue
+        needs = claim.get("min_sample", 0)
+        if result.sample is not None and result.sample < needs:
+            failed[claim["id"]] = f"{result.note}; rests on {result.sample}, needs ≥ {needs}"
+            continue
+        results[claim["id"]] = result
+    return results, failed
+
+
+def _holm_by_family(
+    claims: list[Mapping[str, Any]], results: Mapping[str, Result]
+) -> dict[str, float]:
+    """Holm-adjusted p-values of the tested claims of each family, by claim id."""
+    adjusted: dict[str, float] = {}
+    families: dict[str, list[str]] = {}
+    for claim in claims:
+        if "family" in claim and claim["id"] in results:
+            families.setdefault(claim["family"], []).append(claim["id"])
+    for ids in families.values():
+        raw = [_number(results[i].value) for i in ids]
+        finite = [i for i, p in zip(ids, raw, strict=True) if p is not None and np.isfinite(p)]
+        adjusted.update(zip(finite, holm([float(results[i].value) for i in finite]), strict=True))
+    return adjusted
 
 
 #: Report sections that are not a paper.

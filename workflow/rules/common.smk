@@ -314,6 +314,8 @@ def blog_targets():
 
 # ---- sandbox.smk ----
 
+from typing import NamedTuple
+
 from trainmap.sandbox.plan import experiment_jobs, plan_jobs
 
 SANDBOX = config.get("sandbox")
@@ -321,32 +323,54 @@ SANDBOX_JOBS = plan_jobs(SANDBOX) if SANDBOX else {}
 SANDBOX_DIR = "results/sandbox2025"
 SANDBOX_RUNS = f"{SANDBOX_DIR}/runs"
 SANDBOX_CATEGORY = "Visual sandbox (2025)"
+
+
+class SandboxFrame(NamedTuple):
+    experiment: str
+    rank: int  # 0: the best run
+    epoch: int | None  # None: the last epoch
+    what: str
+
+
+class SandboxGradnorm(NamedTuple):
+    experiment: str
+    batch: str
+
+
+class SandboxSparsity(NamedTuple):
+    experiment: str
+    by_d: bool
+
+
 # Figures 1-4: final frames of the best, 2nd, ... run of `base`; 10, 11: the best transfer
 # run at the start (p = 2 weights, p = 3 data) and at the end of fine-tuning.
 SANDBOX_FRAMES = {
-    "1": ("base", 0, None, "Figure 1: best run"),
-    "2": ("base", 1, None, "Figure 2: 2nd best run"),
-    "3": ("base", 2, None, "Figure 3: 3rd best run"),
-    "4": ("base", 3, None, "Figure 4: 4th best run"),
-    "10": (
+    "1": SandboxFrame("base", 0, None, "Figure 1: best run"),
+    "2": SandboxFrame("base", 1, None, "Figure 2: 2nd best run"),
+    "3": SandboxFrame("base", 2, None, "Figure 3: 3rd best run"),
+    "4": SandboxFrame("base", 3, None, "Figure 4: 4th best run"),
+    "10": SandboxFrame(
         "transfer",
         0,
         0,
         "Figure 10: p=2 circuit with a 3rd token, before fine-tuning",
     ),
-    "11": ("transfer", 0, None, "Figure 11: after fine-tuning on p=3"),
+    "11": SandboxFrame("transfer", 0, None, "Figure 11: after fine-tuning on p=3"),
 }
 SANDBOX_ABLATIONS = ("batch_size", "lr", "mlp_discount", "hidden")
 # Gradient-norm figures: experiment and what it shows.
 SANDBOX_GRADNORMS = {
-    "15": ("fullbatch", "full batch, d=2"),
-    "16": ("base", "mini-batch, d=2"),
-    "18": ("fullbatch_d3", "full batch, d=3"),
-    "19": ("minibatch_d3", "mini-batch, d=3"),
+    "15": SandboxGradnorm("fullbatch", "full batch, d=2"),
+    "16": SandboxGradnorm("base", "mini-batch, d=2"),
+    "18": SandboxGradnorm("fullbatch_d3", "full batch, d=3"),
+    "19": SandboxGradnorm("minibatch_d3", "mini-batch, d=3"),
 }
 # Activation-sparsity figures: the experiment whose final models they measure, and
 # whether they draw one panel per width d.
-SANDBOX_SPARSITY = {"17": ("base", False), "20": ("width", True)}
+SANDBOX_SPARSITY = {
+    "17": SandboxSparsity("base", False),
+    "20": SandboxSparsity("width", True),
+}
 
 
 def sandbox_files(experiment, kind):

@@ -34,8 +34,12 @@ rule sandbox_train:
 
 rule sandbox_frame:
     input:
-        logs=lambda wc: sandbox_files(SANDBOX_FRAMES[wc.frame][0], "log.parquet"),
-        weights=lambda wc: sandbox_files(SANDBOX_FRAMES[wc.frame][0], "weights.npz"),
+        logs=lambda wc: sandbox_files(
+            SANDBOX_FRAMES[wc.frame].experiment, "log.parquet"
+        ),
+        weights=lambda wc: sandbox_files(
+            SANDBOX_FRAMES[wc.frame].experiment, "weights.npz"
+        ),
     output:
         report(
             f"{SANDBOX_DIR}/figure{{frame}}.png",
@@ -54,9 +58,9 @@ rule sandbox_frame:
         runtime=10,
     params:
         code=script_code("sandbox_frame.py"),
-        rank=lambda wc: SANDBOX_FRAMES[wc.frame][1],
-        epoch=lambda wc: SANDBOX_FRAMES[wc.frame][2],
-        what=lambda wc: SANDBOX_FRAMES[wc.frame][3],
+        rank=lambda wc: SANDBOX_FRAMES[wc.frame].rank,
+        epoch=lambda wc: SANDBOX_FRAMES[wc.frame].epoch,
+        what=lambda wc: SANDBOX_FRAMES[wc.frame].what,
         scale=config["scale"],
     script:
         "../scripts/sandbox_frame.py"
@@ -236,7 +240,7 @@ rule sandbox_spikes:
 rule sandbox_gradnorms:
     input:
         lambda wc: sandbox_files(
-            SANDBOX_GRADNORMS[wc.gradnorm_figure][0], "log.parquet"
+            SANDBOX_GRADNORMS[wc.gradnorm_figure].experiment, "log.parquet"
         ),
     output:
         report(
@@ -256,7 +260,7 @@ rule sandbox_gradnorms:
         runtime=10,
     params:
         code=script_code("sandbox_gradnorms.py"),
-        batch=lambda wc: SANDBOX_GRADNORMS[wc.gradnorm_figure][1],
+        batch=lambda wc: SANDBOX_GRADNORMS[wc.gradnorm_figure].batch,
         scale=config["scale"],
     script:
         "../scripts/sandbox_gradnorms.py"
@@ -265,10 +269,10 @@ rule sandbox_gradnorms:
 rule sandbox_sparsity:
     input:
         logs=lambda wc: sandbox_files(
-            SANDBOX_SPARSITY[wc.sparsity_figure][0], "log.parquet"
+            SANDBOX_SPARSITY[wc.sparsity_figure].experiment, "log.parquet"
         ),
         weights=lambda wc: sandbox_files(
-            SANDBOX_SPARSITY[wc.sparsity_figure][0], "weights.npz"
+            SANDBOX_SPARSITY[wc.sparsity_figure].experiment, "weights.npz"
         ),
     output:
         report(
@@ -289,7 +293,7 @@ rule sandbox_sparsity:
         runtime=10,
     params:
         code=script_code("sandbox_sparsity.py"),
-        by_d=lambda wc: SANDBOX_SPARSITY[wc.sparsity_figure][1],
+        by_d=lambda wc: SANDBOX_SPARSITY[wc.sparsity_figure].by_d,
         sandbox=(
             {key: SANDBOX[key] for key in ("success_threshold", "sparsity_eps")}
             if SANDBOX

@@ -142,22 +142,8 @@ def import_table(experiment: dict, name: str) -> pd.DataFrame:
         metrics = metric_columns(raw, mapping.pop("metrics", None))
     except TrainmapError as error:
         raise TrainmapError(f"{metrics_key}: {error} ({path})") from error
-    out = pd.DataFrame(index=raw.index)
-    for role, default in ROLES.items():
-        column = mapping.get(role)
-        if column is None and (role in REQUIRED_ROLES or default in raw.columns):
-            column = default
-        if column is not None:
-            out[default] = _column(raw, column, f"{key}.columns.{role}", path)
-    names = out[RUN]
-    if names.isna().any():
-        raise TrainmapError(f"{key}: the run column has empty values ({path})")
-    steps = pd.to_numeric(out[STEP], errors="coerce")
-    if not np.isfinite(steps).all() or (steps != steps.round()).any():
-        raise TrainmapError(
-            f"{key}.columns.step: column {mapping.get('step') or STEP!r} must hold whole numbers "
-            f"(optimiser steps); map fractional epochs to columns.epoch ({path})"
-        )
+    out = _role_columns(raw, mapping, key, path)
+    names, steps = _run_names_and_steps(out, mapping, key, path)
     ids = np.sort(names.unique())
     table = pd.DataFrame(
         {
@@ -169,6 +155,63 @@ def import_table(experiment: dict, name: str) -> pd.DataFrame:
     )
     for m in metrics:
         table[m] = raw[m]
+    _add_eval_acc(table, out, experiment, mapping, key, path)
+    table[DIVERGED] = (
+        diverged_flags(out[DIVERGED], f"{key}.columns.diverged", path) if DIVERGED in out else False
+    )
+    # Loss curves and per-example losses under their metrics-table names feed the blog figures.
+    for column in [c for c in CARRIED if c in raw.columns] + example_loss_columns(raw):
+        if column not in table.columns:
+            table[column] = raw[column]
+    _check_live_runs(table, metrics, len(ids), key, path)
+    log.info(
+        "%s: %d runs, %d rows, metrics %s%s",
+        key,
+        len(ids),
+        len(table),
+        metrics,
+        ", with evaluation accuracy" if EVAL_ACC in table else "",
+    )
+    return table.sort_values([RUN, STEP], kind="stable").reset_index(drop=True)
+
+
+def _role_columns(raw: pd.DataFrame, mapping: dict, key: str, path: Path) -> pd.DataFrame:
+    """The user's columns of each role, under the role's default name."""
+    out = pd.DataFrame(index=raw.index)
+    for role, default in ROLES.items():
+        column = mapping.get(role)
+        if column is None and (role in REQUIRED_ROLES or default in raw.columns):
+            column = default
+        if column is not None:
+            out[default] = _column(raw, column, f"{key}.columns.{role}", path)
+    return out
+
+
+def _run_names_and_steps(
+    out: pd.DataFrame, mapping: dict, key: str, path: Path
+) -> tuple[pd.Series, pd.Series]:
+    """The run names, none empty, and the steps, all whole numbers."""
+    names = out[RUN]
+    if names.isna().any():
+        raise TrainmapError(f"{key}: the run column has empty values ({path})")
+    steps = pd.to_numeric(out[STEP], errors="coerce")
+    if not np.isfinite(steps).all() or (steps != steps.round()).any():
+        raise TrainmapError(
+            f"{key}.columns.step: column {mapping.get('step') or STEP!r} must hold whole numbers "
+            f"(optimiser steps); map fractional epochs to columns.epoch ({path})"
+        )
+    return names, steps
+
+
+def _add_eval_acc(
+    table: pd.DataFrame,
+    out: pd.DataFrame,
+    experiment: dict,
+    mapping: dict,
+    key: str,
+    path: Path,
+) -> None:
+    """Add the evaluation accuracy, checked to be fractions that come with a threshold."""
     if EVAL_ACC in out:
         table[EVAL_ACC] = pd.to_numeric(out[EVAL_ACC], errors="coerce")
         bad = ~np.isfinite(table[EVAL_ACC])
@@ -193,30 +236,19 @@ def import_table(experiment: dict, name: str) -> pd.DataFrame:
             f"{key}.columns.eval_acc: convergence_threshold is set but the table has no "
             f"evaluation-accuracy column ({path})"
         )
-    table[DIVERGED] = (
-        diverged_flags(out[DIVERGED], f"{key}.columns.diverged", path) if DIVERGED in out else False
-    )
-    # Loss curves and per-example losses under their metrics-table names feed the blog figures.
-    for column in [c for c in CARRIED if c in raw.columns] + example_loss_columns(raw):
-        if column not in table.columns:
-            table[column] = raw[column]
+
+
+def _check_live_runs(
+    table: pd.DataFrame, metrics: list[str], runs: int, key: str, path: Path
+) -> None:
+    """Check the runs the analysis keeps: some are left, and their metrics are usable."""
     # Diverged runs are dropped by the analysis (their metrics may be NaN): check the rest.
     live = drop_diverged(table.assign(**{RUN: table[RUN_NAME]}))
     if live.empty:
         raise TrainmapError(
-            f"{key}: every one of the {len(ids)} runs is marked diverged; nothing to analyse "
-            f"({path})"
+            f"{key}: every one of the {runs} runs is marked diverged; nothing to analyse ({path})"
         )
     try:
         check_table(live, metrics, min_runs=2)
     except TrainmapError as error:
         raise TrainmapError(f"{key} ({path}): {error}") from error
-    log.info(
-        "%s: %d runs, %d rows, metrics %s%s",
-        key,
-        len(ids),
-        len(table),
-        metrics,
-        ", with evaluation accuracy" if EVAL_ACC in table else "",
-    )
-    return table.sort_values([RUN, STEP], kind="stable").reset_index(drop=True)

@@ -15,6 +15,7 @@ import logging
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -175,15 +176,21 @@ def breakdown(model: GaussianHMM) -> str | None:
     return None
 
 
+class _Scored(NamedTuple):
+    loglik: float
+    restart: int
+    model: GaussianHMM
+
+
 def best_restart(
     X: np.ndarray, lengths: np.ndarray, k: int, options: FitOptions
 ) -> GaussianHMM | None:
     """The restart with the best log-likelihood on ``X`` (ties: the first); ``None`` if all fail."""
     models = [fit_restart(X, lengths, k, r, options) for r in range(options.restarts)]
-    scored = [(m.score(X, lengths), r, m) for r, m in enumerate(models) if m is not None]
+    scored = [_Scored(m.score(X, lengths), r, m) for r, m in enumerate(models) if m is not None]
     if not scored:
         return None
-    loglik, restart, model = max(scored, key=lambda s: (s[0], -s[1]))
+    loglik, restart, model = max(scored, key=lambda s: (s.loglik, -s.restart))
     log.info("k=%d: best restart %d, log-likelihood %.1f", k, restart, loglik)
     return model
 

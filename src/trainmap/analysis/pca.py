@@ -211,15 +211,36 @@ def run_trajectory(
     trajectory["turning_angle"] = angles
     trajectory["eval_loss_slope"] = slopes
 
-    ratio = pca.explained_variance_ratio
-    variance = pd.DataFrame(
+    variance = _variance_table(pca.explained_variance_ratio)
+    events = _event_table(
+        rows, epochs, eval_loss, pca.coordinates[:, :2], angles, slopes, window, min_step
+    )
+    return trajectory, variance, events
+
+
+def _variance_table(ratio: np.ndarray) -> pd.DataFrame:
+    """Explained variance ratio per component, and cumulated."""
+    return pd.DataFrame(
         {
             "component": np.arange(1, len(ratio) + 1),
             "explained_variance_ratio": ratio,
             "cumulative": np.cumsum(ratio),
         }
     )
-    turn = sharpest_turn(pca.coordinates[:, :2], window, min_step)
+
+
+def _event_table(
+    rows: pd.DataFrame,
+    epochs: np.ndarray,
+    eval_loss: np.ndarray,
+    points: np.ndarray,
+    angles: np.ndarray,
+    slopes: np.ndarray,
+    window: int,
+    min_step: float,
+) -> pd.DataFrame:
+    """The turn of the trajectory ``points`` and the fastest drop, one row each."""
+    turn = sharpest_turn(points, window, min_step)
     drop = fastest_drop(epochs, eval_loss, window)
     at = [turn, turn if drop is None else drop]
     events = pd.DataFrame(
@@ -233,4 +254,4 @@ def run_trajectory(
     )
     if drop is None:  # the validation loss never falls: no drop to compare with
         events.loc[1, [STEP, EPOCH, "checkpoint", "value"]] = np.nan
-    return trajectory, variance, events
+    return events

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -45,7 +46,14 @@ RISE_P = 0.05
 ACC_EPS = 1e-3
 
 
-def ridge_loo(A: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+class RidgeFit(NamedTuple):
+    """A ridge fit: coefficients (intercept first) and leave-one-out residuals."""
+
+    coef: np.ndarray
+    loo: np.ndarray
+
+
+def ridge_loo(A: np.ndarray, y: np.ndarray, alpha: float) -> RidgeFit:
     """Ridge regression of y on A with an unpenalised intercept: ``(coef, loo residuals)``.
 
     ``coef[0]`` is the intercept. The leave-one-out residuals are exact:
@@ -60,13 +68,13 @@ def ridge_loo(A: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, n
     residual = y - design @ coef
     with np.errstate(divide="ignore", invalid="ignore"):
         loo = residual / (1 - leverage)
-    return coef, np.where(np.isfinite(loo), loo, residual)
+    return RidgeFit(coef, np.where(np.isfinite(loo), loo, residual))
 
 
-def ridge_fit(A: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ridge_fit(A: np.ndarray, y: np.ndarray) -> RidgeFit:
     """:func:`ridge_loo` at the penalty of :data:`ALPHAS` with the least LOO squared error."""
     fits = [ridge_loo(A, y, alpha) for alpha in ALPHAS]
-    return min(fits, key=lambda fit: float(fit[1] @ fit[1]))
+    return min(fits, key=lambda fit: float(fit.loo @ fit.loo))
 
 
 def conformal_halfwidth(residuals: np.ndarray, level: float) -> float:

@@ -261,6 +261,19 @@ def slowdown_t_interval(X: np.ndarray, y: np.ndarray, alpha: float, least: int =
     return bounds
 
 
+# The per-state columns of the fit; NaN for every state when it is skipped.
+FIT_COLUMNS = (
+    "coefficient",
+    "std_error",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "slowdown",
+    "slowdown_low",
+    "slowdown_high",
+)
+
+
 def regress(
     occupancy: pd.DataFrame,
     convergence: pd.DataFrame,
@@ -283,10 +296,7 @@ def regress(
     ``permutation_pvalue`` (:func:`permutation_pvalue`). Returns the fit summary
     and one row per state; ``detour_note`` says why a state was not judged.
     """
-    if options.detour_rule not in DETOUR_RULES:
-        raise TrainmapError(
-            f"analysis.detour_rule must be one of {list(DETOUR_RULES)}, not {options.detour_rule!r}"
-        )
+    _check_detour_rule(options.detour_rule)
     X = occupancy.loc[convergence[RUN].to_numpy()]
     visited = X.columns[(X > 0).any()]
     y, restricted_at = restricted_times(convergence)
@@ -294,8 +304,44 @@ def regress(
     coefficients = pd.DataFrame({"state": occupancy.columns.astype(np.int64)})
     coefficients["runs_visiting"] = (X > 0).sum().to_numpy()
     coefficients["mean_occupancy"] = X.mean().to_numpy()
-    method = "bootstrap" if options.bootstrap else "t"
-    summary = {
+    summary = _unfitted_summary(n, p, convergence, restricted_at, options)
+    reason = _skip_reason(y, n, p)
+    if reason:
+        log.warning("%s: the regression is skipped", reason)
+        coefficients[list(FIT_COLUMNS)] = np.nan
+    else:
+        if summary["underpowered"]:
+            log.warning(
+                "only %d runs for %d visited states (fewer than %g per state): the regression "
+                "is underpowered; its R² and coefficients are not evidence",
+                n,
+                p,
+                options.min_runs_per_state,
+            )
+        y = (y - y.mean()) / y.std(ddof=1)
+        by_state, fitted = _fit_states(X[visited].to_numpy(), y, visited, options)
+        coefficients = coefficients.join(by_state, on="state")
+        summary.update(fitted)
+    _judge_detours(summary, coefficients, n, reason, options)
+    return summary, coefficients
+
+
+def _check_detour_rule(rule: str) -> None:
+    if rule not in DETOUR_RULES:
+        raise TrainmapError(
+            f"analysis.detour_rule must be one of {list(DETOUR_RULES)}, not {rule!r}"
+        )
+
+
+def _unfitted_summary(
+    n: int,
+    p: int,
+    convergence: pd.DataFrame,
+    restricted_at: float,
+    options: RegressionOptions,
+) -> dict:
+    """The fit summary before the fit: sizes and censoring, the fit's statistics NaN."""
+    return {
         "runs": n,
         "states_visited": p,
         "runs_per_state": n / p if p else np.nan,
@@ -309,76 +355,73 @@ def regress(
         "rsquared_heldout": np.nan,
         "f_pvalue": np.nan,
         "permutation_pvalue": np.nan,
-        "ci_method": method,
+        "ci_method": "bootstrap" if options.bootstrap else "t",
         "resamples": 0,
     }
+
+
+def _skip_reason(y: np.ndarray, n: int, p: int) -> str | None:
+    """Why the regression cannot be fitted; None when it can."""
     if not np.isfinite(y).all():
-        reason = "no convergence times"
-    elif y.std() == 0:
-        reason = f"all {n} runs converge at the same time"
-    elif n <= p:
-        reason = f"{n} runs for {p} visited states: too few runs"
+        return "no convergence times"
+    if y.std() == 0:
+        return f"all {n} runs converge at the same time"
+    if n <= p:
+        return f"{n} runs for {p} visited states: too few runs"
+    return None
+
+
+def _fit_states(
+    fractions: np.ndarray, y: np.ndarray, visited: pd.Index, options: RegressionOptions
+) -> tuple[pd.DataFrame, dict]:
+    """The fit's columns (FIT_COLUMNS) by visited state, and its entries of the summary."""
+    n = len(y)
+    # Intervals hold together over the states that could be detours (Bonferroni).
+    skipped = (fractions > 0).sum(axis=0) < n
+    candidates = max(1, int(skipped.sum()))
+    fit = sm.OLS(y, fractions).fit()
+    simultaneous = options.alpha / candidates
+    # Welch intervals even with the bootstrap: percentile intervals of a mean of
+    # three or four visiting runs cover too rarely (docs/decisions.md).
+    slow_bounds = slowdown_t_interval(fractions, y, simultaneous, options.min_detour_runs)
+    fitted = {}
+    if options.bootstrap:
+        resamples = bootstrap_resamples(options.bootstrap, options.alpha, candidates)
+        bounds = bootstrap(fractions, y, resamples, options.alpha, options.seed, candidates)
+        low, high = bounds["coefficient"]
+        fitted.update(
+            rsquared_low=bounds["rsquared"][0, 0],
+            rsquared_high=bounds["rsquared"][1, 0],
+            resamples=resamples,
+        )
     else:
-        reason = None
-    columns = (
-        "coefficient",
-        "std_error",
-        "ci_low",
-        "ci_high",
-        "p_value",
-        "slowdown",
-        "slowdown_low",
-        "slowdown_high",
+        low, high = fit.conf_int(simultaneous).T
+    values = (fit.params, fit.bse, low, high, fit.pvalues, slowdown(fractions, y), *slow_bounds)
+    by_state = pd.DataFrame(
+        dict(zip(FIT_COLUMNS, values, strict=True)), index=visited.astype(np.int64)
     )
-    if reason:
-        log.warning("%s: the regression is skipped", reason)
-        coefficients[list(columns)] = np.nan
-    else:
-        if summary["underpowered"]:
-            log.warning(
-                "only %d runs for %d visited states (fewer than %g per state): the regression "
-                "is underpowered; its R² and coefficients are not evidence",
-                n,
-                p,
-                options.min_runs_per_state,
-            )
-        y = (y - y.mean()) / y.std(ddof=1)
-        fractions = X[visited].to_numpy()
-        # Intervals hold together over the states that could be detours (Bonferroni).
-        skipped = (fractions > 0).sum(axis=0) < n
-        candidates = max(1, int(skipped.sum()))
-        fit = sm.OLS(y, fractions).fit()
-        simultaneous = options.alpha / candidates
-        # Welch intervals even with the bootstrap: percentile intervals of a mean of
-        # three or four visiting runs cover too rarely (docs/decisions.md).
-        slow_bounds = slowdown_t_interval(fractions, y, simultaneous, options.min_detour_runs)
-        if options.bootstrap:
-            resamples = bootstrap_resamples(options.bootstrap, options.alpha, candidates)
-            bounds = bootstrap(fractions, y, resamples, options.alpha, options.seed, candidates)
-            low, high = bounds["coefficient"]
-            summary.update(
-                rsquared_low=bounds["rsquared"][0, 0],
-                rsquared_high=bounds["rsquared"][1, 0],
-                resamples=resamples,
-            )
-        else:
-            low, high = fit.conf_int(simultaneous).T
-        values = (fit.params, fit.bse, low, high, fit.pvalues, slowdown(fractions, y), *slow_bounds)
-        by_state = pd.DataFrame(
-            dict(zip(columns, values, strict=True)), index=visited.astype(np.int64)
-        )
-        coefficients = coefficients.join(by_state, on="state")
-        summary.update(
-            rsquared=fit.rsquared,
-            adj_rsquared=fit.rsquared_adj,
-            f_pvalue=fit.f_pvalue,
-            rsquared_heldout=held_out_rsquared(fractions, y),
-            permutation_pvalue=(
-                permutation_pvalue(fractions, y, options.permutations, options.seed)
-                if options.permutations
-                else np.nan
-            ),
-        )
+    fitted.update(
+        rsquared=fit.rsquared,
+        adj_rsquared=fit.rsquared_adj,
+        f_pvalue=fit.f_pvalue,
+        rsquared_heldout=held_out_rsquared(fractions, y),
+        permutation_pvalue=(
+            permutation_pvalue(fractions, y, options.permutations, options.seed)
+            if options.permutations
+            else np.nan
+        ),
+    )
+    return by_state, fitted
+
+
+def _judge_detours(
+    summary: dict,
+    coefficients: pd.DataFrame,
+    n: int,
+    reason: str | None,
+    options: RegressionOptions,
+) -> None:
+    """Add ``detour_note`` and ``detour`` to the states, ``detours`` to the summary."""
     coefficients["detour_note"] = detour_notes(coefficients, n, reason, options)
     if options.detour_rule == "interval":
         slow = (coefficients["ci_low"] > 0) & (coefficients["slowdown_low"] > 0)
@@ -386,7 +429,6 @@ def regress(
         slow = coefficients["coefficient"] > 0
     coefficients["detour"] = slow & (coefficients["detour_note"] == "")
     summary["detours"] = " ".join(map(str, coefficients.loc[coefficients["detour"], "state"]))
-    return summary, coefficients
 
 
 def detour_notes(

@@ -11,6 +11,7 @@ the reference decoding and which edges of the map it has.
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -61,28 +62,18 @@ def stability(
     runs = np.sort(zscores[RUN].unique())
     arrays = {run: part[metrics].to_numpy(dtype=float) for run, part in zscores.groupby(RUN)}
     reference_edges = edge_set(reference)
-    rng = np.random.default_rng([options.seed, k])
-    fits = [("restart", r, options, runs) for r in range(options.restarts)]
-    for b in range(resamples):
-        drawn = rng.choice(runs, size=len(runs), replace=True)
-        seed = int(rng.integers(2**31))
-        fits.append(("bootstrap", b, hmm.FitOptions(**{**vars(options), "seed": seed}), drawn))
     rows, seen = [], []
-    for kind, replicate, fit_options, drawn in fits:
-        X = np.concatenate([arrays[run] for run in drawn])
-        lengths = np.array([len(arrays[run]) for run in drawn])
-        model = hmm.fit_restart(X, lengths, k, replicate if kind == "restart" else 0, fit_options)
-        if model is None:
-            rows.append({"kind": kind, "replicate": replicate, "ari": np.nan})
+    for fit in _replicate_fits(options, runs, resamples, k):
+        decoded = _decoded_replicate(fit, arrays, zscores, metrics, reference, k)
+        if decoded is None:
+            rows.append({"kind": fit.kind, "replicate": fit.replicate, "ari": np.nan})
             continue
-        decoded = hmm.decode(model, zscores, metrics)
-        decoded[STATE] = matched(reference[STATE].to_numpy(), decoded[STATE].to_numpy(), k)
         edges = edge_set(decoded)
-        seen.append((kind, edges))
+        seen.append((fit.kind, edges))
         rows.append(
             {
-                "kind": kind,
-                "replicate": replicate,
+                "kind": fit.kind,
+                "replicate": fit.replicate,
                 "ari": adjusted_rand_score(reference[STATE], decoded[STATE]),
                 "edges": len(edges),
                 "reference_edges_missing": len(reference_edges - edges),
@@ -92,6 +83,65 @@ def stability(
     replicates = pd.DataFrame(rows).reindex(
         columns=["kind", "replicate", "ari", "edges", "reference_edges_missing", "new_edges"]
     )
+    edges = _edge_table(reference_edges, seen)
+    log.info(
+        "%d states: median ARI %.2f over restarts, %.2f over %d resamples",
+        k,
+        replicates.loc[replicates["kind"] == "restart", "ari"].median(),
+        replicates.loc[replicates["kind"] == "bootstrap", "ari"].median(),
+        resamples,
+    )
+    return replicates, edges
+
+
+class _Replicate(NamedTuple):
+    """One refit of the map: a restart on all runs, or a seeded fit on resampled runs."""
+
+    kind: str  # restart or bootstrap
+    replicate: int
+    options: hmm.FitOptions
+    drawn: np.ndarray  # the runs it is fitted on
+
+
+def _replicate_fits(
+    options: hmm.FitOptions, runs: np.ndarray, resamples: int, k: int
+) -> list[_Replicate]:
+    """Every restart, then every bootstrap resample with its own seed."""
+    rng = np.random.default_rng([options.seed, k])
+    fits = [_Replicate("restart", r, options, runs) for r in range(options.restarts)]
+    for b in range(resamples):
+        drawn = rng.choice(runs, size=len(runs), replace=True)
+        seed = int(rng.integers(2**31))
+        fits.append(
+            _Replicate("bootstrap", b, hmm.FitOptions(**{**vars(options), "seed": seed}), drawn)
+        )
+    return fits
+
+
+def _decoded_replicate(
+    fit: _Replicate,
+    arrays: dict,
+    zscores: pd.DataFrame,
+    metrics: list[str],
+    reference: pd.DataFrame,
+    k: int,
+) -> pd.DataFrame | None:
+    """Every run decoded by the refit, its states matched to the reference's; None: no fit."""
+    X = np.concatenate([arrays[run] for run in fit.drawn])
+    lengths = np.array([len(arrays[run]) for run in fit.drawn])
+    restart = fit.replicate if fit.kind == "restart" else 0
+    model = hmm.fit_restart(X, lengths, k, restart, fit.options)
+    if model is None:
+        return None
+    decoded = hmm.decode(model, zscores, metrics)
+    decoded[STATE] = matched(reference[STATE].to_numpy(), decoded[STATE].to_numpy(), k)
+    return decoded
+
+
+def _edge_table(
+    reference_edges: set[tuple[int, int]], seen: list[tuple[str, set[tuple[int, int]]]]
+) -> pd.DataFrame:
+    """One row per edge seen anywhere: in the reference, and how often in each kind."""
     every_edge = sorted(reference_edges.union(*(edges for _, edges in seen)))
     frequency = {
         f"{kind}_frequency": [
@@ -102,7 +152,7 @@ def stability(
         ]
         for kind in ("restart", "bootstrap")
     }
-    edges = pd.DataFrame(
+    return pd.DataFrame(
         {
             "source": [s for s, _ in every_edge],
             "target": [t for _, t in every_edge],
@@ -110,14 +160,6 @@ def stability(
             **frequency,
         }
     )
-    log.info(
-        "%d states: median ARI %.2f over restarts, %.2f over %d resamples",
-        k,
-        replicates.loc[replicates["kind"] == "restart", "ari"].median(),
-        replicates.loc[replicates["kind"] == "bootstrap", "ari"].median(),
-        resamples,
-    )
-    return replicates, edges
 
 
 def summary_row(replicates: pd.DataFrame, edges: pd.DataFrame, stable: float = 0.9) -> dict:

@@ -15,6 +15,13 @@ from trainmap.analysis.phases import state_phases, turn_comparison
 from trainmap.figures.blog2025 import Label
 from trainmap.tables import EPOCH, to_markdown
 
+PHASE_NOTE = (
+    "Phases: memorisation = before the train accuracy reaches the threshold, "
+    "generalisation = from then until the validation accuracy reaches the convergence "
+    "threshold, convergence = after. `phases` gives the share of the state's "
+    "checkpoints in each; `visits` counts the separate stretches the run spends there."
+)
+
 
 def summary_markdown(
     curve: pd.DataFrame,
@@ -47,7 +54,32 @@ def summary_markdown(
     """
     span = float(curve[EPOCH].iloc[-1] - curve[EPOCH].iloc[0])
     comparison = turn_comparison(pca_events, span, tolerance)
-    c = comparison.iloc[0]
+    closing = _closing(comparison.iloc[0], tolerance)
+    explained = variance.head(5).assign(
+        explained_variance_ratio=lambda v: v["explained_variance_ratio"].map("{:.1%}".format),
+        cumulative=lambda v: v["cumulative"].map("{:.1%}".format),
+    )
+    events_text = events.assign(
+        epoch=events[EPOCH].map(lambda e: "never" if np.isnan(e) else f"{e:g}")
+    )
+    sections = [
+        "# Blog post (Hu et al. 2025): phases of one run",
+        f"{label.text()}.",
+        "## Memorisation and generalisation",
+        to_markdown(events_text),
+        f"## Hidden states (HMM with {k} state(s), decoded for run {label.run})",
+        PHASE_NOTE,
+        to_markdown(state_phases(curve, events), float_format="{:.3g}"),
+        "## PCA of per-example validation losses",
+        to_markdown(explained),
+        to_markdown(comparison, float_format="{:.4g}"),
+        closing,
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _closing(c: pd.Series, tolerance: float) -> str:
+    """The verdict on the sharpest turn against the fastest drop of the validation loss."""
     verdict = "coincide" if c["coincide"] else "do not coincide"
     closing = (
         f"The sharpest turn of the PCA trajectory (epoch {c['turn_epoch']:g}) and the "
@@ -60,30 +92,4 @@ def summary_markdown(
             "The validation loss never falls, so there is no drop to compare with the "
             f"sharpest turn of the PCA trajectory (epoch {c['turn_epoch']:g})."
         )
-    explained = variance.head(5).assign(
-        explained_variance_ratio=lambda v: v["explained_variance_ratio"].map("{:.1%}".format),
-        cumulative=lambda v: v["cumulative"].map("{:.1%}".format),
-    )
-    events_text = events.assign(
-        epoch=events[EPOCH].map(lambda e: "never" if np.isnan(e) else f"{e:g}")
-    )
-    phase_note = (
-        "Phases: memorisation = before the train accuracy reaches the threshold, "
-        "generalisation = from then until the validation accuracy reaches the convergence "
-        "threshold, convergence = after. `phases` gives the share of the state's "
-        "checkpoints in each; `visits` counts the separate stretches the run spends there."
-    )
-    sections = [
-        "# Blog post (Hu et al. 2025): phases of one run",
-        f"{label.text()}.",
-        "## Memorisation and generalisation",
-        to_markdown(events_text),
-        f"## Hidden states (HMM with {k} state(s), decoded for run {label.run})",
-        phase_note,
-        to_markdown(state_phases(curve, events), float_format="{:.3g}"),
-        "## PCA of per-example validation losses",
-        to_markdown(explained),
-        to_markdown(comparison, float_format="{:.4g}"),
-        closing,
-    ]
-    return "\n\n".join(sections) + "\n"
+    return closing

@@ -284,49 +284,55 @@ def table1(
     for panel in panels:
         s = summaries[panel.name].iloc[0]
         chosen = selections[panel.name].loc[selections[panel.name]["chosen"]].iloc[0]
-        if np.isnan(s["rsquared"]):
-            regression = "none (see the regression log)"
-        elif s["underpowered"]:
-            regression = (
-                f"underpowered: {int(s['regressed_runs'])} runs for "
-                f"{int(s['states_visited'])} states"
-            )
-        else:
-            regression = "ok"
-        shown = regression == "ok"
-        interval = (
-            f"{s['rsquared_low']:.2f} to {s['rsquared_high']:.2f}"
-            if shown and np.isfinite(s["rsquared_low"])
-            else ""
-        )
-        rows.append(
-            {
-                "name": panel.name,
-                "Dataset": panel.title,
-                "runs": int(s["runs"]),
-                "Normalization": normalization_note(normalization, int(s["runs"])),
-                "states": int(s["k"]),
-                "States chosen": (
-                    f"{int(chosen['k'])}, the largest tried: more may fit better"
-                    if chosen["at_edge"]
-                    else "inside the sweep"
-                ),
-                "R2": s["rsquared"] if shown else np.nan,
-                "R2 interval": interval,
-                "Adjusted R2": s["adj_rsquared"] if shown else np.nan,
-                "R2 (held-out runs)": s["rsquared_heldout"] if shown else np.nan,
-                "p-value": s["f_pvalue"] if shown else np.nan,
-                "Permutation p": s["permutation_pvalue"] if shown else np.nan,
-                "Regression": regression,
-                "Dissimilarity": s["dissimilarity"],
-                "Dissimilarity (label-free)": s["dissimilarity_label_free"],
-                "Forking": "yes" if s["forking"] else "no",
-                "Detour states": s["detours"] if isinstance(s["detours"], str) else "",
-                "Unconverged runs": s["unconverged"],
-                "Restricted at": s["restricted_at"],
-            }
-        )
+        rows.append(_table1_row(panel, s, chosen, normalization))
     return pd.DataFrame(rows)
+
+
+def _regression_state(s: pd.Series) -> str:
+    """``ok``, or why the regression's numbers are not shown."""
+    if np.isnan(s["rsquared"]):
+        return "none (see the regression log)"
+    if s["underpowered"]:
+        return (
+            f"underpowered: {int(s['regressed_runs'])} runs for {int(s['states_visited'])} states"
+        )
+    return "ok"
+
+
+def _table1_row(panel: Panel, s: pd.Series, chosen: pd.Series, normalization: str) -> dict:
+    """One setting's row: ``s`` its regression summary, ``chosen`` its chosen k's row."""
+    regression = _regression_state(s)
+    shown = regression == "ok"
+    interval = (
+        f"{s['rsquared_low']:.2f} to {s['rsquared_high']:.2f}"
+        if shown and np.isfinite(s["rsquared_low"])
+        else ""
+    )
+    return {
+        "name": panel.name,
+        "Dataset": panel.title,
+        "runs": int(s["runs"]),
+        "Normalization": normalization_note(normalization, int(s["runs"])),
+        "states": int(s["k"]),
+        "States chosen": (
+            f"{int(chosen['k'])}, the largest tried: more may fit better"
+            if chosen["at_edge"]
+            else "inside the sweep"
+        ),
+        "R2": s["rsquared"] if shown else np.nan,
+        "R2 interval": interval,
+        "Adjusted R2": s["adj_rsquared"] if shown else np.nan,
+        "R2 (held-out runs)": s["rsquared_heldout"] if shown else np.nan,
+        "p-value": s["f_pvalue"] if shown else np.nan,
+        "Permutation p": s["permutation_pvalue"] if shown else np.nan,
+        "Regression": regression,
+        "Dissimilarity": s["dissimilarity"],
+        "Dissimilarity (label-free)": s["dissimilarity_label_free"],
+        "Forking": "yes" if s["forking"] else "no",
+        "Detour states": s["detours"] if isinstance(s["detours"], str) else "",
+        "Unconverged runs": s["unconverged"],
+        "Restricted at": s["restricted_at"],
+    }
 
 
 def normalization_note(normalization: str, runs: int) -> str:

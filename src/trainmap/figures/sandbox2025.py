@@ -173,37 +173,55 @@ def sparsity_figure(
         acc = analysis.final_rows(log).set_index("run").sort_index()["test_acc"].to_numpy()
         ok = acc > threshold
         runs += len(acc)
-        rows.append(
-            pd.DataFrame(
-                {
-                    "d": int(log["d"].iloc[0]),
-                    "run": np.arange(len(acc)),
-                    "test_acc": acc,
-                    "success": ok,
-                    "mean_sparsity": np.asarray(curves).mean(axis=1),
-                }
-            )
-        )
-        for curve, good in zip(curves, ok, strict=True):
-            ax.plot(eps, curve, color="tab:blue" if good else "tab:red", alpha=0.7)
-        ax.set_title(
-            f"d={log['d'].iloc[0]}: {ok.sum()} successful (blue), {(~ok).sum()} failed (red)"
-        )
+        rows.append(_sparsity_rows(log, curves, acc, ok))
+        _draw_success(ax, eps, log, curves, ok)
         if not by_d:
-            cmap = plt.get_cmap("viridis")
-            for curve, a in zip(curves, acc, strict=True):
-                axes[1].plot(eps, curve, color=cmap(a))
-            plt.colorbar(plt.cm.ScalarMappable(cmap=cmap), ax=axes[1], label="final test accuracy")
-            axes[1].set_title("coloured by final test accuracy")
+            _draw_by_accuracy(axes[1], eps, curves, acc)
     for ax in axes:
         ax.set_xscale("log"), ax.set_xlabel("ε"), ax.set_ylabel("share of MLP activations |a| < ε")
-    number = 20 if by_d else 17
+    fig.suptitle(_sparsity_title(20 if by_d else 17, log, threshold, runs, scale))
+    fig.tight_layout()
+    save_png(fig, output)
+    return pd.concat(rows, ignore_index=True)
+
+
+def _sparsity_title(number: int, log: pd.DataFrame, threshold: float, runs: int, scale: str) -> str:
     first = log.iloc[0]
-    fig.suptitle(
+    return (
         f"Figure {number}: activation sparsity of final models on their test sets\n"
         f"(success: test acc > {threshold}); p={first.p}, {runs} runs, "
         f"{log['epoch'].max()} epochs, scale: {scale}"
     )
-    fig.tight_layout()
-    save_png(fig, output)
-    return pd.concat(rows, ignore_index=True)
+
+
+def _sparsity_rows(
+    log: pd.DataFrame, curves: np.ndarray, acc: np.ndarray, ok: np.ndarray
+) -> pd.DataFrame:
+    """The table's rows of one group: one per model."""
+    return pd.DataFrame(
+        {
+            "d": int(log["d"].iloc[0]),
+            "run": np.arange(len(acc)),
+            "test_acc": acc,
+            "success": ok,
+            "mean_sparsity": np.asarray(curves).mean(axis=1),
+        }
+    )
+
+
+def _draw_success(
+    ax: plt.Axes, eps: np.ndarray, log: pd.DataFrame, curves: np.ndarray, ok: np.ndarray
+) -> None:
+    """One group's curves, successful models blue and failed ones red."""
+    for curve, good in zip(curves, ok, strict=True):
+        ax.plot(eps, curve, color="tab:blue" if good else "tab:red", alpha=0.7)
+    ax.set_title(f"d={log['d'].iloc[0]}: {ok.sum()} successful (blue), {(~ok).sum()} failed (red)")
+
+
+def _draw_by_accuracy(ax: plt.Axes, eps: np.ndarray, curves: np.ndarray, acc: np.ndarray) -> None:
+    """Figure 17's second panel: the curves coloured by final test accuracy."""
+    cmap = plt.get_cmap("viridis")
+    for curve, a in zip(curves, acc, strict=True):
+        ax.plot(eps, curve, color=cmap(a))
+    plt.colorbar(plt.cm.ScalarMappable(cmap=cmap), ax=ax, label="final test accuracy")
+    ax.set_title("coloured by final test accuracy")

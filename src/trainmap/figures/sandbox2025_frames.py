@@ -22,7 +22,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import matplotlib
 
@@ -352,6 +352,13 @@ def frame_figure(
     save_png(renderer.draw(member_params(snaps, epoch, run), epoch), output)
 
 
+class _Pick(NamedTuple):
+    """Figure 5's run so far, with its (up to two) largest drops in time order."""
+
+    run: int
+    drops: list[analysis.Event]
+
+
 def figure5(logs: Paths, weights: Paths, output: str | Path, scale: str, **rules: float) -> None:
     """Figure 5: one run's loss curve with frames at the start and end of its two largest drops.
 
@@ -366,8 +373,8 @@ def figure5(logs: Paths, weights: Paths, output: str | Path, scale: str, **rules
         loss = log[log["run"] == run].sort_values("epoch")["train_loss"].to_numpy()
         drops = analysis.loss_drops(loss, **rules)
         drops = sorted(drops, key=lambda d: loss[d.end] - loss[d.start])[:2]
-        if best is None or len(drops) > len(best[1]):
-            best = (run, sorted(drops, key=lambda d: d.start))
+        if best is None or len(drops) > len(best.drops):
+            best = _Pick(run, sorted(drops, key=lambda d: d.start))
         if len(drops) >= 2:
             break
     run, drops = best

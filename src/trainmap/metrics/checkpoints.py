@@ -364,42 +364,94 @@ def checkpoint_metrics(
         ``epoch`` (NaN: unknown), the 14 metrics, the columns of ``scores``
         and ``diverged`` (a non-finite selected weight; a run's rows stop there).
     """
-    check_patterns(include, "include")
-    check_patterns(exclude, "exclude")
+    selection = _Selection(include, exclude, state_dict_key, singular_values)
     checkpoints = find_checkpoints(folder, pattern, step_scale)
-    options_hash = fingerprints.fingerprint(
+    options = _options_fingerprint(folder, pattern, step_scale, selection)
+    resume = Path(resume_path) if resume_path is not None else None
+    done = _resumed_rows(resume, options, len(checkpoints))
+    _measure_missing(checkpoints, selection, done, resume, options, save_every_seconds)
+    table = _to_table([done[c.name] for c in checkpoints])
+    if scores is not None:
+        table = add_scores(table, scores)
+    # The resume state stays until the caller has written the table.
+    return table
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """Which parameters of a checkpoint are measured, and how; checks the patterns."""
+
+    include: Sequence[str]
+    exclude: Sequence[str]
+    state_dict_key: str | None
+    singular_values: str
+
+    def __post_init__(self) -> None:
+        check_patterns(self.include, "include")
+        check_patterns(self.exclude, "exclude")
+
+
+def _options_fingerprint(
+    folder: str | Path, pattern: str, step_scale: int, selection: _Selection
+) -> str:
+    """The fingerprint saved with the resume rows: a rerun reuses them only when it matches."""
+    return fingerprints.fingerprint(
         {
             "folder": str(folder),
             "pattern": pattern,
             "step_scale": step_scale,
-            "include": list(include),
-            "exclude": list(exclude),
-            "state_dict_key": state_dict_key,
-            "singular_values": singular_values,
+            "include": list(selection.include),
+            "exclude": list(selection.exclude),
+            "state_dict_key": selection.state_dict_key,
+            "singular_values": selection.singular_values,
         }
     )
-    resume = Path(resume_path) if resume_path is not None else None
+
+
+def _resumed_rows(resume: Path | None, options: str, total: int) -> dict[str, dict]:
+    """The rows saved by an earlier run with the same options, by checkpoint name."""
     done: dict[str, dict] = {}
     if resume is not None and resume.exists():
         saved = pd.read_parquet(resume)
-        if FINGERPRINT in saved and (saved[FINGERPRINT] == options_hash).all():
+        if FINGERPRINT in saved and (saved[FINGERPRINT] == options).all():
             done = {r["name"]: r for r in saved.drop(columns=FINGERPRINT).to_dict("records")}
-            log.info("resuming: %d of %d checkpoints already measured", len(done), len(checkpoints))
+            log.info("resuming: %d of %d checkpoints already measured", len(done), total)
         else:
             log.warning("ignoring %s, saved with other options", resume)
+    return done
+
+
+def _load_selected(
+    checkpoint: Checkpoint, selection: _Selection
+) -> tuple[dict[str, Tensor], dict[str, Tensor], list[str]]:
+    """The selected weights and biases of a checkpoint, and the names skipped."""
+    include, exclude = selection.include, selection.exclude
+    weights, biases, skipped = select_parameters(
+        load_state_dict(checkpoint.path, selection.state_dict_key), include, exclude
+    )
+    if not weights:
+        raise TrainmapError(
+            f"include/exclude: no weight matrix of {checkpoint.name} is selected "
+            f"(include {list(include)}, exclude {list(exclude)})"
+        )
+    return weights, biases, skipped
+
+
+def _measure_missing(
+    checkpoints: list[Checkpoint],
+    selection: _Selection,
+    done: dict[str, dict],
+    resume: Path | None,
+    options: str,
+    save_every_seconds: float,
+) -> None:
+    """Measure every checkpoint not in ``done`` into it; save the rows now and then."""
     reference: dict[str, tuple[int, ...]] | None = None
     started = saved_at = time.monotonic()
     for i, c in enumerate(checkpoints):
         if c.name in done:
             continue
-        weights, biases, skipped = select_parameters(
-            load_state_dict(c.path, state_dict_key), include, exclude
-        )
-        if not weights:
-            raise TrainmapError(
-                f"include/exclude: no weight matrix of {c.name} is selected "
-                f"(include {list(include)}, exclude {list(exclude)})"
-            )
+        weights, biases, skipped = _load_selected(c, selection)
         shapes = {n: tuple(t.shape) for n, t in {**weights, **biases}.items()}
         if reference is None:
             reference = shapes
@@ -411,7 +463,7 @@ def checkpoint_metrics(
                 f"{c.name} does not have the parameters of the first checkpoint "
                 f"{checkpoints[0].name} (differences: {diff})"
             )
-        values, finite = measure(weights, biases, singular_values)
+        values, finite = measure(weights, biases, selection.singular_values)
         done[c.name] = {
             "name": c.name,
             "run_name": c.run,
@@ -423,14 +475,9 @@ def checkpoint_metrics(
                  c.run, c.step, time.monotonic() - started)  # fmt: skip
         if resume is not None and time.monotonic() - saved_at >= save_every_seconds:
             saved_at = time.monotonic()
-            rows = pd.DataFrame(list(done.values())).assign(**{FINGERPRINT: options_hash})
+            rows = pd.DataFrame(list(done.values())).assign(**{FINGERPRINT: options})
             with tables.atomic_output(resume) as tmp:
                 rows.to_parquet(tmp, index=False)
-    table = _to_table([done[c.name] for c in checkpoints])
-    if scores is not None:
-        table = add_scores(table, scores)
-    # The resume state stays until the caller has written the table.
-    return table
 
 
 def _to_table(rows: list[dict]) -> pd.DataFrame:

@@ -211,20 +211,8 @@ class MetricsRecorder:
         ``train_loss``/``eval_loss`` the run counts as diverged and later
         calls are skipped.
         """
-        if isinstance(step, bool) or int(step) != step or step < 0:
-            raise TrainmapError(f"record: step {step!r} is not a whole number of steps >= 0")
-        step = int(step)
-        bad = sorted(set(scalars) & RESERVED)
-        if bad or any(s.startswith(tables.EXAMPLE_LOSS_PREFIX) for s in scalars):
-            raise TrainmapError(
-                f"record: {bad or list(scalars)} are columns the recorder writes itself; "
-                "pass step, epoch and eval_acc as arguments and name other scalars differently"
-            )
-        if self.stopped or (self.last_step is not None and step <= self.last_step):
-            if not self._skipped_logged:  # once: a restarted loop may pass many recorded steps
-                why = "diverged" if self.stopped else f"recorded up to step {self.last_step}"
-                log.info("run %s %s: step %d and later such steps skipped", self.run, why, step)
-                self._skipped_logged = True
+        step = self._checked_step(step, scalars)
+        if self._skips(step):
             return False
         weights, biases = self._selected()
         shapes = {n: list(t.shape) for n, t in {**weights, **biases}.items()}
@@ -261,6 +249,30 @@ class MetricsRecorder:
         ):
             self.flush()
         return True
+
+    @staticmethod
+    def _checked_step(step: int, scalars: dict[str, float]) -> int:
+        """``step`` as an int, once it and the names of ``scalars`` are checked."""
+        if isinstance(step, bool) or int(step) != step or step < 0:
+            raise TrainmapError(f"record: step {step!r} is not a whole number of steps >= 0")
+        step = int(step)
+        bad = sorted(set(scalars) & RESERVED)
+        if bad or any(s.startswith(tables.EXAMPLE_LOSS_PREFIX) for s in scalars):
+            raise TrainmapError(
+                f"record: {bad or list(scalars)} are columns the recorder writes itself; "
+                "pass step, epoch and eval_acc as arguments and name other scalars differently"
+            )
+        return step
+
+    def _skips(self, step: int) -> bool:
+        """Whether ``step`` is skipped: the run diverged, or recorded this step already."""
+        if self.stopped or (self.last_step is not None and step <= self.last_step):
+            if not self._skipped_logged:  # once: a restarted loop may pass many recorded steps
+                why = "diverged" if self.stopped else f"recorded up to step {self.last_step}"
+                log.info("run %s %s: step %d and later such steps skipped", self.run, why, step)
+                self._skipped_logged = True
+            return True
+        return False
 
     def _predict(self, row: dict) -> dict[str, float]:
         if tables.EVAL_ACC not in row:

@@ -7,6 +7,7 @@ data depend on its own seed only, never on which other runs share its batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -77,13 +78,20 @@ def draw(
     return np.concatenate(kept)[:n]
 
 
-def make_data(
-    task: Task, n: int, n_test: int, seed: int, disjoint_test: bool = False
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+class RunData(NamedTuple):
+    """Training and test sets of one run; still unpacks as a 4-tuple."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def make_data(task: Task, n: int, n_test: int, seed: int, disjoint_test: bool = False) -> RunData:
     """Training and test sets of one run: ``(x_train, y_train, x_test, y_test)``."""
     x_train = draw(task, n, seed, TRAIN_STREAM)
     x_test = draw(task, n_test, seed, TEST_STREAM, exclude=x_train if disjoint_test else None)
-    return x_train, task.labels(x_train), x_test, task.labels(x_test)
+    return RunData(x_train, task.labels(x_train), x_test, task.labels(x_test))
 
 
 def overlap(x_train: np.ndarray, x_test: np.ndarray, p: int) -> float:

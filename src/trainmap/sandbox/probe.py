@@ -75,7 +75,7 @@ def sparsity_curves(log: pd.DataFrame, snaps: dict[str, np.ndarray], eps: np.nda
     curves = []
     for run, row in last.iterrows():
         data = make_data(task, int(row.n), int(row.n_test), int(row.seed), bool(row.disjoint_test))
-        x_test = data[2]
+        x_test = data.x_test
         activations = trace(member_params(snaps, final, int(run)), x_test, task.p)["activations"]
         curves.append(analysis.activation_sparsity(activations, eps))
     return np.array(curves)

@@ -114,17 +114,38 @@ class Trainer:
         self.model = Sandbox(shape, list(spec.seeds)).to(self.device)
         if spec.init_from:
             self.model.load_members(_initial_states(spec, init_from or []))
+        x_train, x_test = self._set_training_data()
+        self._set_eval_chunks(x_train, x_test)
+        self.engine = self._member_engine()
+        self.steps_per_epoch = math.ceil(spec.n / self.batch_size)
+        self.total_steps = spec.epochs * self.steps_per_epoch
+        self.layer_slots = _layer_slots(self.model).to(self.device)
+        self.shuffles = [np.random.default_rng([s, SHUFFLE_STREAM]) for s in spec.seeds]
+        self.norms = torch.zeros(self.model.members, len(LAYERS), device=self.device)
+        self.epoch_rows, self.epoch_labels = self.train_rows, self.train_labels
+        self.records: list[dict[str, Tensor]] = []
+        self.snapshots: dict[int, dict[str, Tensor]] = {}
+
+    def _set_training_data(self) -> tuple[np.ndarray, np.ndarray]:
+        """Draw every member's data; keep the training set compact, return (x_train, x_test)."""
+        spec = self.spec
         data = [
             make_data(self.task, spec.n, spec.n_test, s, spec.disjoint_test) for s in spec.seeds
         ]
-        self.overlap = np.array([overlap(d[0], d[2], spec.p) for d in data])
-        x_train, y_train, x_test = (np.stack([d[i] for d in data]) for i in range(3))
+        self.overlap = np.array([overlap(d.x_train, d.x_test, spec.p) for d in data])
+        x_train = np.stack([d.x_train for d in data])
+        y_train = np.stack([d.y_train for d in data])
+        x_test = np.stack([d.x_test for d in data])
         # The training rows (M, n, L) and labels in the smallest integer type that holds
         # them, for the epoch's shuffle: selecting short rows is several times faster.
         compact = torch.uint8 if spec.seq_len * spec.vocab <= 256 else torch.int32
         x_train_slots = self.model.slots(torch.as_tensor(x_train, device=self.device))
         self.train_rows = x_train_slots.to(compact)
         self.train_labels = torch.as_tensor(y_train, device=self.device).to(compact)
+        return x_train, x_test
+
+    def _set_eval_chunks(self, x_train: np.ndarray, x_test: np.ndarray) -> None:
+        """Chunks of every member's distinct sequences, and where each set's draws are."""
         # Evaluation runs on every member's distinct sequences of both sets, once each: at
         # p = 2 the 4096 draws of both sets hold about 2,600 of the 4096 possible
         # sequences, so this saves about a third of the evaluation.
@@ -139,6 +160,10 @@ class Trainer:
                 slots.split(self.eval_chunk, 2), labels.split(self.eval_chunk, 1), strict=True
             )
         ]
+
+    def _member_engine(self) -> Engine:
+        """Adam over every member's parameters, at the member's own learning rates."""
+        spec = self.spec
         lr = torch.tensor(spec.lr, dtype=torch.float64)
         mlp_lr = lr / torch.tensor(spec.mlp_discount, dtype=torch.float64)
         params = dict(self.model.named_parameters())
@@ -148,18 +173,9 @@ class Trainer:
         weight_decay = torch.tensor(spec.weight_decay, dtype=torch.float64)
         decays = [member_values(weight_decay, p) for p in params.values()]
         optimizer = MemberOptimizer(list(params.values()), rates, decays, "adam", spec.betas)
-        members = self.model.members
-        self.engine = Engine(
-            optimizer, members, self.device, "sandbox", stop_when_all_diverged=False
+        return Engine(
+            optimizer, self.model.members, self.device, "sandbox", stop_when_all_diverged=False
         )
-        self.steps_per_epoch = math.ceil(spec.n / self.batch_size)
-        self.total_steps = spec.epochs * self.steps_per_epoch
-        self.layer_slots = _layer_slots(self.model).to(self.device)
-        self.shuffles = [np.random.default_rng([s, SHUFFLE_STREAM]) for s in spec.seeds]
-        self.norms = torch.zeros(members, len(LAYERS), device=self.device)
-        self.epoch_rows, self.epoch_labels = self.train_rows, self.train_labels
-        self.records: list[dict[str, Tensor]] = []
-        self.snapshots: dict[int, dict[str, Tensor]] = {}
 
     @property
     def batch_size(self) -> int:
