@@ -4,7 +4,7 @@ from trainmap.jobs import job
 from trainmap.tables import write_table
 from trainmap.training.trainer import train_seeds
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     wc = smk.wildcards
     # The logging interval is no param (changing it must not retrain): read from the config.
