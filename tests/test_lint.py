@@ -10,15 +10,13 @@ resources from the config through common.smk's `config_resources`.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import snakemake, succeeded
 from workflow_checkout import ROOT, directive, has_directive, workflow_rules
 
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 MAX_RULE_LINES = 20
 # Training, metrics and the other rules whose jobs run for long (or hold much memory).
 CONFIG_SIZED = ("train", "checkpoint_metrics")
@@ -35,14 +33,7 @@ def rules_by_name() -> dict:
 
 
 def test_snakemake_lint_is_clean():
-    done = subprocess.run(
-        [SNAKEMAKE, "--lint", "--configfile", "tests/configs/tiny.yaml"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    succeeded(snakemake(ROOT, "--lint", cores=None, config="tests/configs/tiny.yaml", timeout=300))
 
 
 def test_script_rules_log():
