@@ -1,28 +1,20 @@
 """The analysis rules through the real snakemake command, on the README's example config."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from conftest import snakemake
 from workflow_checkout import checkout, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 EXAMPLE = ROOT / "config" / "examples" / "own_runs.yaml"
 
 
-def snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    """Targets first: --forcerun and --configfile take several values."""
-    return subprocess.run(
-        [SNAKEMAKE, "--cores", "2", *args, "--configfile", "test.yaml"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return snakemake(cwd, *args, config="test.yaml", timeout=900)
 
 
 def example_config(**analysis) -> dict:
@@ -42,7 +34,7 @@ def test_bad_table_stops_with_one_clear_line(tmp_path):
     config = example_config()
     config["experiments"]["own_runs"]["columns"]["run"] = "seeds"
     cwd = checkout(tmp_path / "w", config)
-    result = snakemake(cwd, "results/runs/own_runs/metrics.parquet")
+    result = run(cwd, "results/runs/own_runs/metrics.parquet")
     assert result.returncode != 0
     log = (cwd / "logs/analysis/own_runs/import_experiment.log").read_text()
     last = log.strip().splitlines()[-1]
@@ -54,7 +46,7 @@ def test_schema_rejects_an_experiment_of_both_kinds(tmp_path):
     config = example_config()
     config["experiments"]["own_runs"]["checkpoints"] = "somewhere/"
     cwd = checkout(tmp_path / "w", config)
-    result = snakemake(cwd, "-n", "results/runs/own_runs/metrics.parquet")
+    result = run(cwd, "-n", "results/runs/own_runs/metrics.parquet")
     assert result.returncode != 0
     assert "own_runs" in result.stdout + result.stderr
 
@@ -77,7 +69,7 @@ def test_example_experiment_end_to_end(tmp_path):
         "results/predict/own_runs/unfinished.csv",
         *[f"results/hu2023/{name}" for name in hu2023 + ["prediction.png"]],
     ]
-    result = snakemake(cwd, *targets)
+    result = run(cwd, *targets)
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = pd.read_csv(cwd / "results/bic/own_runs/sweep.csv")
     # k = 1..k_max in 3 folds (tiny config), every run held out once; one more k at the edge.
@@ -116,6 +108,6 @@ def test_example_experiment_end_to_end(tmp_path):
     assert set(unfinished["run"]) == set(convergence.loc[~convergence["converged"], "run"])
     # Rerunning a step from scratch gives the same table (seeded restarts).
     before = (cwd / "results/regression/own_runs/summary.csv").read_text()
-    again = snakemake(cwd, "results/regression/own_runs/summary.csv", "--forcerun", "fit_hmm")
+    again = run(cwd, "results/regression/own_runs/summary.csv", "--forcerun", "fit_hmm")
     assert again.returncode == 0, again.stderr[-3000:]
     assert (cwd / "results/regression/own_runs/summary.csv").read_text() == before

@@ -8,12 +8,12 @@ import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import snakemake
 from snakemake.utils import validate
 from workflow_checkout import ROOT, checkout, tiny_config
 
@@ -173,14 +173,7 @@ def test_a_traversal_name_runs_nothing_and_writes_nothing_outside(tmp_path):
     config = {"experiments": {"../../../escaped": user_table(tmp_path)}}
     where = checkout(tmp_path / "deep" / "er" / "workflow", config)
     before = {p for p in tmp_path.rglob("*") if where not in p.parents}
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "snakemake"), "--cores", "1"]
-        + ["--configfile", "test.yaml"],
-        cwd=where,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = snakemake(where, cores=1, config="test.yaml", timeout=300)
     assert done.returncode != 0
     assert "'../../../escaped' does not match" in done.stderr + done.stdout
     assert {p for p in tmp_path.rglob("*") if where not in p.parents} == before

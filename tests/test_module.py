@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from conftest import one_thread, snakemake, succeeded
 from workflow_checkout import ROOT, checkout
-
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 OUTER = """\
 configfile: "config.yaml"
@@ -52,16 +49,7 @@ def outer_workflow(tmp_path: Path) -> Path:
 
 
 def run(where: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [SNAKEMAKE, "--cores", "1", *args],
-        cwd=where,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done
+    return succeeded(snakemake(where, *args, cores=1, env=one_thread(), timeout=300))
 
 
 def test_usable_as_a_module(tmp_path):

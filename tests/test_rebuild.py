@@ -14,35 +14,27 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import one_thread, snakemake
 from workflow_checkout import ROOT, checkout, tiny_config
 
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 TRAINED = "results/runs/modular/metrics.parquet"
 
 
-def snakemake(where: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def run(where: Path, *args: str) -> subprocess.CompletedProcess:
+    env = one_thread()
     if (where / "src" / "trainmap").is_dir():  # a checkout with its own copy of the package
         env["PYTHONPATH"] = str(where / "src")
-    return subprocess.run(
-        [SNAKEMAKE, "--cores", "2", *args],
-        cwd=where,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return snakemake(where, *args, env=env)
 
 
 def planned(where: Path, *args: str) -> dict[str, int]:
     """The jobs a dry run would run, by rule."""
-    done = snakemake(where, "-n", *args)
+    done = run(where, "-n", *args)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     text = done.stdout + done.stderr
     if "Nothing to be done" in text:
@@ -91,7 +83,7 @@ def trained(tmp_path_factory):
     }
     where = checkout(tmp_path_factory.mktemp("rebuild") / "workflow", config)
     targets = (TRAINED, *grid_tables(config), "results/normalized/own/zscores.parquet")
-    done = snakemake(where, *targets, "--configfile", "test.yaml")
+    done = run(where, *targets, "--configfile", "test.yaml")
     assert done.returncode == 0, done.stderr[-5000:]
     return where, config
 
@@ -135,7 +127,7 @@ def test_a_learning_rate_change_retrains_every_job(trained):
 def test_more_seeds_train_only_the_new_chunk(trained):
     where, config = trained
     changed = with_change(where, config, lambda c: modular(c).update(seeds=6))
-    jobs = snakemake(where, "-n", TRAINED, "--configfile", changed)
+    jobs = run(where, "-n", TRAINED, "--configfile", changed)
     assert "seeds_4-5.parquet" in jobs.stdout
     assert planned(where, TRAINED, "--configfile", changed)["train"] == 1
 
@@ -174,7 +166,7 @@ def test_every_grid_point_is_analysed_on_its_own(trained):
     assert "train" not in jobs and "gather_runs" not in jobs
     for rule in ("normalize", "select_states", "fit_hmm", "training_map"):
         assert jobs[rule] == len(points), rule
-    text = snakemake(where, "-n", maps[0], "--configfile", "test.yaml").stdout
+    text = run(where, "-n", maps[0], "--configfile", "test.yaml").stdout
     assert f"results/runs/{points[0]}/metrics.parquet" in text
 
 
@@ -225,7 +217,7 @@ def sandbox_trained(tmp_path_factory):
     """A checkout where two tiny sandbox jobs are built."""
     config = {"sandbox": tiny_config()["sandbox"]}
     where = checkout(tmp_path_factory.mktemp("sandbox") / "workflow", config)
-    done = snakemake(where, *SANDBOX_LOGS, "--configfile", "test.yaml")
+    done = run(where, *SANDBOX_LOGS, "--configfile", "test.yaml")
     assert done.returncode == 0, done.stderr[-5000:]
     return where, config
 
@@ -319,7 +311,7 @@ def test_every_readme_command_dry_runs(repository):
     # Commands that differ only in their targets run as one dry run.
     runs: dict[tuple[str, ...], list[str]] = {}
     for command in commands:
-        # Cores come from snakemake() here; the SLURM profile needs a cluster.
+        # Cores come from run() here; the SLURM profile needs a cluster.
         args = " ".join(command).replace("--profile profiles/slurm", "")
         args = re.sub(r"--cores \w+", "", args).split()
         if "--report" in args or "download_data" in args:
@@ -331,7 +323,7 @@ def test_every_readme_command_dry_runs(repository):
         options = tuple(a for a in args if a not in targets)
         runs.setdefault(options, []).extend(targets)
     for options, targets in runs.items():
-        done = snakemake(repository, "-n", *targets, *options)
+        done = run(repository, "-n", *targets, *options)
         assert done.returncode == 0, f"snakemake {targets} {options}:\n{done.stderr[-3000:]}"
 
 
@@ -358,7 +350,7 @@ def analysed(tmp_path_factory):
         where / "src" / "trainmap",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
-    done = snakemake(where, *ANALYSED, "--configfile", "test.yaml")
+    done = run(where, *ANALYSED, "--configfile", "test.yaml")
     assert done.returncode == 0, done.stderr[-5000:]
     assert planned(where, *ANALYSED, "--configfile", "test.yaml") == {}
     return where

@@ -297,6 +297,7 @@ def test_example_config_is_complete():
 def test_recorded_example_through_snakemake(tmp_path):
     """README's example, smaller: record 3 seeds with the script, then the one snakemake command."""
     import yaml
+    from conftest import snakemake
     from workflow_checkout import checkout
 
     config = yaml.safe_load(EXAMPLE.read_text())
@@ -305,10 +306,8 @@ def test_recorded_example_through_snakemake(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     script = [sys.executable, str(ROOT / "config/examples/record_digits.py"), "data/record_digits"]
     subprocess.run([*script, "--seeds", "3", "--steps", "60"], cwd=cwd, env=env, check=True)
-    snakemake = str(Path(sys.executable).with_name("snakemake"))
     targets = ["results/maps/record_digits/map.png", "results/regression/record_digits/summary.csv"]
-    command = [snakemake, "--cores", "2", *targets, "--configfile", "test.yaml"]
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    result = snakemake(cwd, *targets, config="test.yaml", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_parquet(cwd / "results/runs/record_digits/metrics.parquet")
     assert table["run"].nunique() == 3 and len(table) == 3 * 13

@@ -1,11 +1,8 @@
 """Fragile, stable and not-compared verdicts on hand-made fidelity tables."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
+from conftest import snakemake
 from workflow_checkout import checkout, tiny_config
 
 from trainmap.errors import TrainmapError
@@ -69,14 +66,8 @@ def test_rule_robustness_writes_the_report(tmp_path):
     cwd = checkout(tmp_path / "run", config)
     (cwd / "results").mkdir()
     fidelity({"a": HOLDS, "b": HOLDS}).to_csv(cwd / "results/fidelity.csv", index=False)
-    snakemake = str(Path(sys.executable).with_name("snakemake"))
-    result = subprocess.run(
-        [snakemake, "results/robustness.md", "--cores", "1", "--configfile", "test.yaml"]
-        + ["--allowed-rules", "robustness"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = snakemake(
+        cwd, "results/robustness.md", "--allowed-rules", "robustness", cores=1, config="test.yaml"
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = (cwd / "results/robustness.md").read_text()

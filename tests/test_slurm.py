@@ -19,19 +19,17 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from conftest import snakemake, succeeded
 from slurm_cluster import LocalSlurm, unavailable_reason
 from workflow_checkout import ROOT, checkout, tiny_config
 
 pytestmark = pytest.mark.slow
-
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 GPU_SETTING = "parities"  # asks for one GPU in the test config
 CPU_SETTING = "modular"
@@ -67,17 +65,10 @@ def config_with_a_gpu_job() -> dict:
     return config
 
 
-def snakemake(where: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [SNAKEMAKE, *TARGETS, "--configfile", "test.yaml", *args],
-        cwd=where,
-        env={**env, "OMP_NUM_THREADS": "1"},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, f"snakemake {' '.join(args)} failed:\n{done.stderr[-6000:]}"
-    return done
+def run(where: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    env = {**env, "OMP_NUM_THREADS": "1"}
+    done = snakemake(where, *TARGETS, *args, cores=None, config="test.yaml", env=env, timeout=900)
+    return succeeded(done)
 
 
 @pytest.fixture(scope="module")
@@ -97,10 +88,10 @@ def runs(cluster, tmp_path_factory):
     """The targets built locally and on SLURM; the SLURM run's log and wall time."""
     base = tmp_path_factory.mktemp("slurm-e2e")
     local = checkout(base / "local", config_with_a_gpu_job())
-    snakemake(local, "--cores", "2", env=dict(os.environ))
+    run(local, "--cores", "2", env=dict(os.environ))
     on_slurm = checkout(base / "slurm", config_with_a_gpu_job())
     start = time.monotonic()
-    done = snakemake(
+    done = run(
         on_slurm,
         "--profile",
         "profiles/slurm",

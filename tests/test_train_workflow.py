@@ -2,17 +2,16 @@
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from conftest import snakemake
 
 from trainmap import tables
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 
 
@@ -27,14 +26,8 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def snakemake(cwd: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [SNAKEMAKE, "--configfile", str(config), "--cores", "2", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def run(cwd: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    return snakemake(cwd, *args, config=config)
 
 
 @pytest.mark.parametrize(
@@ -55,9 +48,7 @@ def test_bad_config_stops_with_the_key_named(tmp_path, edit, named):
     edit(config)
     bad = cwd / "bad.yaml"
     bad.write_text(yaml.safe_dump(config))
-    result = snakemake(
-        cwd, bad, "-n", *[f"results/runs/{s}/metrics.parquet" for s in config["settings"]]
-    )
+    result = run(cwd, bad, "-n", *[f"results/runs/{s}/metrics.parquet" for s in config["settings"]])
     assert result.returncode != 0
     assert named in result.stdout + result.stderr
 
@@ -67,7 +58,7 @@ def test_tiny_end_to_end(tmp_path):
     cwd = workdir(tmp_path)
     config = yaml.safe_load(TINY.read_text())
     targets = [f"results/runs/{s}/metrics.parquet" for s in config["settings"]]
-    result = snakemake(cwd, TINY, *targets)
+    result = run(cwd, TINY, *targets)
     assert result.returncode == 0, result.stderr[-3000:]
     for name, setting in config["settings"].items():
         table = tables.read_metrics_table(cwd / f"results/runs/{name}/metrics.parquet")
@@ -98,7 +89,7 @@ def test_first_seed_trains_the_same_runs_under_their_true_seeds(tmp_path):
         path = cwd / "fresh.yaml"
         settings = {"modular": {**modular, "first_seed": first_seed, "seeds": seeds}}
         path.write_text(yaml.safe_dump({**config, "settings": settings}))
-        result = snakemake(cwd, path, "results/runs/modular/metrics.parquet")
+        result = run(cwd, path, "results/runs/modular/metrics.parquet")
         assert result.returncode == 0, result.stderr[-3000:]
         chunks = sorted(p.name for p in (cwd / "results/runs/modular/chunks").iterdir())
         assert chunks == [f"seeds_{s}-{s}.parquet" for s in range(first_seed, first_seed + seeds)]

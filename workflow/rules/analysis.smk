@@ -15,10 +15,6 @@ rule import_experiment:
         "results/benchmarks/analysis/{table_experiment}/import_experiment.tsv"
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=5,
     params:
         code=script_code("import_experiment.py"),
         experiment=lambda wc: import_params(wc.table_experiment),
@@ -40,18 +36,9 @@ rule normalize:
     priority: 1  # on the critical path, after the training (rule train)
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=5,
     params:
+        **normalize_params(),
         code=script_code("normalize.py"),
-        metrics=lambda wc: metrics_of(wc.name),
-        max_checkpoints=ANALYSIS["zscore_checkpoints"],
-        min_length=ANALYSIS["k_max"],
-        normalization=ANALYSIS["normalization"],
-        alignment=alignment_params(),
-        split=split_params(),
     script:
         "../scripts/normalize.py"
 
@@ -69,14 +56,9 @@ rule bic_sweep:
     priority: 1  # on the critical path, after the training (rule train)
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=20,
     params:
+        **sweep_params(),
         code=script_code("bic_sweep.py"),
-        options=fit_options(),
-        aligned=ANALYSIS["normalization"] == "aligned",
     script:
         "../scripts/bic_sweep.py"
 
@@ -96,23 +78,16 @@ rule select_states:
     priority: 1  # on the critical path, after the training (rule train)
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=20,
     params:
+        **sweep_params(selection=selection_params()),
         code=script_code("select_states.py"),
-        selection=selection_params(),
-        options=fit_options(),
-        aligned=ANALYSIS["normalization"] == "aligned",
     script:
         "../scripts/select_states.py"
 
 
 rule fit_hmm:
     input:
-        zscores="results/normalized/{name}/zscores.parquet",
-        selection="results/bic/{name}/selection.csv",
+        **analysis_inputs("zscores", "selection"),
     output:
         model="results/hmm/{name}/model.pkl",
         arrays="results/hmm/{name}/model.npz",
@@ -124,10 +99,6 @@ rule fit_hmm:
     priority: 1  # on the critical path, after the training (rule train)
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=20,
     params:
         code=script_code("fit_hmm.py"),
         options=fit_options(),
@@ -137,8 +108,7 @@ rule fit_hmm:
 
 rule convergence:
     input:
-        table="results/runs/{name}/metrics.parquet",
-        states="results/hmm/{name}/states.parquet",
+        **analysis_inputs("table", "states"),
     output:
         "results/regression/{name}/convergence.csv",
     log:
@@ -147,10 +117,6 @@ rule convergence:
         "results/benchmarks/analysis/{name}/convergence.tsv"
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
     params:
         code=script_code("convergence.py"),
         threshold=lambda wc: analysed(wc.name).get("convergence_threshold"),
@@ -161,10 +127,7 @@ rule convergence:
 
 rule training_map:
     input:
-        zscores="results/normalized/{name}/zscores.parquet",
-        model="results/hmm/{name}/model.npz",
-        states="results/hmm/{name}/states.parquet",
-        convergence="results/regression/{name}/convergence.csv",
+        **analysis_inputs("zscores", "model", "states", "convergence"),
     output:
         edges="results/maps/{name}/edges.csv",
         edges_md="results/maps/{name}/edges.md",
@@ -175,10 +138,6 @@ rule training_map:
         "results/benchmarks/analysis/{name}/training_map.tsv"
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=5,
     params:
         code=script_code("training_map.py"),
         top=ANALYSIS["top_features"],
@@ -200,24 +159,16 @@ rule map_figure:
         "results/benchmarks/analysis/{name}/map_figure.tsv"
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
     params:
+        **map_figure_params(lambda wc: wc.name),
         code=script_code("map_figure.py"),
-        title=lambda wc: analysed(wc.name)["title"],
-        scale=config["scale"],
-        top=ANALYSIS["top_features"],
     script:
         "../scripts/map_figure.py"
 
 
 rule regression:
     input:
-        model="results/hmm/{name}/model.npz",
-        states="results/hmm/{name}/states.parquet",
-        convergence="results/regression/{name}/convergence.csv",
+        **analysis_inputs("model", "states", "convergence"),
     output:
         summary="results/regression/{name}/summary.csv",
         coefficients="results/regression/{name}/coefficients.csv",
@@ -227,10 +178,6 @@ rule regression:
         "results/benchmarks/analysis/{name}/regression.tsv"
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
     params:
         code=script_code("regression.py"),
         options=regression_params(),
@@ -240,8 +187,7 @@ rule regression:
 
 rule stability:
     input:
-        zscores="results/normalized/{name}/zscores.parquet",
-        states="results/hmm/{name}/states.parquet",
+        **analysis_inputs("zscores", "states"),
     output:
         replicates="results/stability/{name}/replicates.csv",
         edges="results/stability/{name}/edges.csv",
@@ -251,10 +197,6 @@ rule stability:
         "results/benchmarks/analysis/{name}/stability.tsv"
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=20,
     params:
         code=script_code("stability.py"),
         options=fit_options(),
@@ -265,8 +207,7 @@ rule stability:
 
 rule baselines:
     input:
-        zscores="results/normalized/{name}/zscores.parquet",
-        split="results/normalized/{name}/split.csv",
+        **analysis_inputs("zscores", "split"),
     output:
         sweep="results/baselines/{name}/sweep.csv",
         selection="results/baselines/{name}/selection.csv",
@@ -276,10 +217,6 @@ rule baselines:
         "results/benchmarks/analysis/{name}/baselines.tsv"
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=20,
     params:
         code=script_code("baselines.py"),
         k_max=ANALYSIS["baseline_k_max"],

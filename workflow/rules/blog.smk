@@ -19,18 +19,12 @@ if BLOG:
         "scale": config["scale"],
         "run": BLOG["run"],
     }
-    BLOG_CONVERGENCE = analysed(BLOG["setting"])["convergence_threshold"]
-    BLOG_METRICS = f"results/runs/{BLOG['setting']}/metrics.parquet"
-    BLOG_HMM = f"results/hmm/{BLOG['setting']}"
-    BLOG_MAP = f"results/maps/{BLOG['setting']}"
 
     rule blog_pca:
         input:
-            metrics=BLOG_METRICS,
+            **blog_inputs("metrics"),
         output:
-            trajectory=f"{BLOG_DIR}/pca_trajectory.parquet",
-            variance=f"{BLOG_DIR}/pca_explained_variance.csv",
-            turn=f"{BLOG_DIR}/pca_turn.csv",
+            **BLOG_PCA,
         log:
             "logs/blog/pca.log",
         benchmark:
@@ -47,7 +41,7 @@ if BLOG:
 
     rule blog_phases:
         input:
-            metrics=BLOG_METRICS,
+            **blog_inputs("metrics"),
         output:
             f"{BLOG_DIR}/phase_events.csv",
         log:
@@ -59,25 +53,17 @@ if BLOG:
         params:
             code=script_code("blog_phases.py"),
             blog=blog_params("run", "memorised_acc", "generalising_acc"),
-            convergence=BLOG_CONVERGENCE,
+            convergence=analysed(BLOG["setting"])["convergence_threshold"],
         script:
             "../scripts/blog_phases.py"
 
     rule blog_loss_curves:
         input:
-            metrics=BLOG_METRICS,
+            **blog_inputs("metrics"),
             events=rules.blog_phases.output[0],
         output:
-            loss_curve=report(
-                f"{BLOG_DIR}/loss_curve.png",
-                caption="../report/blog2025_loss_curve.rst",
-                category=BLOG_CATEGORY,
-            ),
-            run_curves=report(
-                f"{BLOG_DIR}/pca_loss_curve.png",
-                caption="../report/blog2025_pca_loss_curve.rst",
-                category=BLOG_CATEGORY,
-            ),
+            loss_curve=blog_report("loss_curve.png"),
+            run_curves=blog_report("pca_loss_curve.png"),
         log:
             "logs/blog/loss_curves.log",
         benchmark:
@@ -92,30 +78,12 @@ if BLOG:
 
     rule blog_pca_figures:
         input:
-            trajectory=rules.blog_pca.output.trajectory,
-            variance=rules.blog_pca.output.variance,
-            turn=rules.blog_pca.output.turn,
+            **BLOG_PCA,
         output:
-            pca_html=report(
-                f"{BLOG_DIR}/pca.html",
-                caption="../report/blog2025_pca.rst",
-                category=BLOG_CATEGORY,
-            ),
-            pca_png=report(
-                f"{BLOG_DIR}/pca.png",
-                caption="../report/blog2025_pca.rst",
-                category=BLOG_CATEGORY,
-            ),
-            curve_html=report(
-                f"{BLOG_DIR}/pca_training_curve.html",
-                caption="../report/blog2025_pca_training_curve.rst",
-                category=BLOG_CATEGORY,
-            ),
-            curve_png=report(
-                f"{BLOG_DIR}/pca_training_curve.png",
-                caption="../report/blog2025_pca_training_curve.rst",
-                category=BLOG_CATEGORY,
-            ),
+            pca_html=blog_report("pca.html"),
+            pca_png=blog_report("pca.png"),
+            curve_html=blog_report("pca_training_curve.html"),
+            curve_png=blog_report("pca_training_curve.png"),
         log:
             "logs/blog/pca_figures.log",
         benchmark:
@@ -131,26 +99,11 @@ if BLOG:
 
     rule blog_hmm_figures:
         input:
-            metrics=BLOG_METRICS,
-            states=f"{BLOG_HMM}/states.parquet",
-            model=f"{BLOG_HMM}/model.npz",
-            edges=f"{BLOG_MAP}/edges.csv",
+            **blog_inputs("metrics", "states", "model", "edges"),
         output:
-            curve_html=report(
-                f"{BLOG_DIR}/hmm_training_curve.html",
-                caption="../report/blog2025_hmm_training_curve.rst",
-                category=BLOG_CATEGORY,
-            ),
-            curve_png=report(
-                f"{BLOG_DIR}/hmm_training_curve.png",
-                caption="../report/blog2025_hmm_training_curve.rst",
-                category=BLOG_CATEGORY,
-            ),
-            graph=report(
-                f"{BLOG_DIR}/graph.png",
-                caption="../report/blog2025_graph.rst",
-                category=BLOG_CATEGORY,
-            ),
+            curve_html=blog_report("hmm_training_curve.html"),
+            curve_png=blog_report("hmm_training_curve.png"),
+            graph=blog_report("graph.png"),
         log:
             "logs/blog/hmm_figures.log",
         benchmark:
@@ -165,18 +118,12 @@ if BLOG:
 
     rule blog_summary:
         input:
-            metrics=BLOG_METRICS,
-            states=f"{BLOG_HMM}/states.parquet",
-            model=f"{BLOG_HMM}/model.npz",
+            **blog_inputs("metrics", "states", "model"),
             events=rules.blog_phases.output[0],
-            variance=rules.blog_pca.output.variance,
-            turn=rules.blog_pca.output.turn,
+            variance=BLOG_PCA["variance"],
+            turn=BLOG_PCA["turn"],
         output:
-            report(
-                f"{BLOG_DIR}/summary.md",
-                caption="../report/blog2025_summary.rst",
-                category=BLOG_CATEGORY,
-            ),
+            blog_report("summary.md"),
         log:
             "logs/blog/summary.log",
         benchmark:

@@ -36,6 +36,8 @@ wildcard_constraints:
     checkpoint_experiment=name_pattern(CHECKPOINT_EXPERIMENTS),
     name=name_pattern(ANALYSED),
     k=r"\d+",
+    first=r"\d+",
+    last=r"\d+",
 
 
 # The workflow's own scripts, also when it runs as a module of another workflow.
@@ -50,6 +52,40 @@ def script_code(script):
     on a newer script file even when its text is the same.
     """
     return code_digest(SCRIPTS / script)
+
+
+def caption(name):
+    """The caption of a report item, workflow/report/<name>.rst (report() reads it
+    relative to the rule file)."""
+    return f"../report/{name}.rst"
+
+
+def in_report(path, category, name):
+    """An output shown in the report under `category`, with the caption `name`."""
+    return report(path, caption=caption(name), category=category)
+
+
+def config_resources(resources_of, *more):
+    """A rule's mem_mb, runtime (and `more`) per job, from the config section
+    `resources_of(wildcards)`.
+
+    For rules whose jobs the config sizes (a setting's training, a checkpoint
+    experiment): the profiles' set-resources are per rule, the same for every job.
+    Every other rule takes its resources from the profiles alone.
+    """
+
+    def one(key):
+        return lambda wildcards: resources_of(wildcards)[key]
+
+    return {key: one(key) for key in ("mem_mb", "runtime", *more)}
+
+
+def torch_params(resume, device=True):
+    """The params of a job that runs torch besides its own: the device; the numerics,
+    as the kernel paths set the rounding (trainmap.numerics); its resume file, which is
+    no output so that Snakemake does not delete it when the job is killed."""
+    params = {"device": config["device"]} if device else {}
+    return {**params, "numerics": config["numerics"], "resume": resume}
 
 
 def analysed(name):
@@ -75,6 +111,11 @@ def training_params(setting):
     anything else (title, resources, progress logging) neither reruns nor discards it.
     """
     return training_determinants(CONFIGURED[setting])
+
+
+def setting_resources(wildcards):
+    """The `resources:` of a training job's setting (GPU jobs get `sbatch --gpus`)."""
+    return CONFIGURED[wildcards.setting]["resources"]
 
 
 def chunk_tables(wildcards):
@@ -103,6 +144,57 @@ def checkpoint_files(wildcards):
         CHECKPOINT_EXPERIMENTS[wildcards.checkpoint_experiment]["checkpoints"]
     )
     return sorted(str(f) for f in folder.rglob("*") if f.is_file() and f.name[0] != ".")
+
+
+# Per experiment: the inputs (the folder, and the scores file if any), the keyword
+# arguments of trainmap.metrics.checkpoints.checkpoint_metrics, and the job's resources
+# (defaults sized for a few hundred BERT-base checkpoints).
+CHECKPOINT_INPUTS = {
+    name: {
+        "folder": e["checkpoints"],
+        **({"scores": e["scores"]} if "scores" in e else {}),
+    }
+    for name, e in CHECKPOINT_EXPERIMENTS.items()
+}
+CHECKPOINT_OPTIONS = {
+    name: {
+        key: e[key]
+        for key in (
+            "pattern",
+            "step_scale",
+            "include",
+            "exclude",
+            "state_dict_key",
+            "singular_values",
+        )
+        if key in e
+    }
+    for name, e in CHECKPOINT_EXPERIMENTS.items()
+}
+CHECKPOINT_RESOURCES = {
+    name: {"threads": 2, "mem_mb": 8000, "runtime": 120, **e.get("resources", {})}
+    for name, e in CHECKPOINT_EXPERIMENTS.items()
+}
+
+
+def checkpoint_inputs(wildcards):
+    """A checkpoint experiment's folder (and scores file), and every file in it."""
+    inputs = CHECKPOINT_INPUTS[wildcards.checkpoint_experiment]
+    return {**inputs, "files": checkpoint_files(wildcards)}
+
+
+def checkpoint_resources(wildcards):
+    """A checkpoint experiment's job resources (CHECKPOINT_RESOURCES)."""
+    return CHECKPOINT_RESOURCES[wildcards.checkpoint_experiment]
+
+
+def checkpoint_params():
+    """What rule checkpoint_metrics passes on besides the digest of its script."""
+    resume = "results/runs/{checkpoint_experiment}/resume/checkpoint_rows.parquet"
+    return {
+        "options": lambda wc: CHECKPOINT_OPTIONS[wc.checkpoint_experiment],
+        **torch_params(resume, device=False),
+    }
 
 
 # ---- analysis.smk ----
@@ -134,6 +226,24 @@ def alignment_params():
     return {
         "k_max": ANALYSIS["k_max"],
         "options": fit_options(),
+    }
+
+
+def sweep_params(**more):
+    """The params of a BIC sweep and of the choice of k from it (with `more`)."""
+    aligned = ANALYSIS["normalization"] == "aligned"
+    return {"options": fit_options(), "aligned": aligned, **more}
+
+
+def normalize_params():
+    """What rule normalize's z-scores and split depend on (beyond its table)."""
+    return {
+        "metrics": lambda wc: metrics_of(wc.name),
+        "max_checkpoints": ANALYSIS["zscore_checkpoints"],
+        "min_length": ANALYSIS["k_max"],
+        "normalization": ANALYSIS["normalization"],
+        "alignment": alignment_params(),
+        "split": split_params(),
     }
 
 
@@ -188,6 +298,32 @@ def metrics_of(name):
 from pathlib import Path
 
 from trainmap.tables import RECORDED_PARTS
+
+# The analysis outputs per analysed name that later rules read, by input name.
+ANALYSIS_FILES = {
+    "table": "results/runs/{name}/metrics.parquet",
+    "zscores": "results/normalized/{name}/zscores.parquet",
+    "split": "results/normalized/{name}/split.csv",
+    "selection": "results/bic/{name}/selection.csv",
+    "model": "results/hmm/{name}/model.npz",
+    "states": "results/hmm/{name}/states.parquet",
+    "convergence": "results/regression/{name}/convergence.csv",
+    "edges": "results/maps/{name}/edges.csv",
+}
+
+
+def analysis_inputs(*keys):
+    """Named inputs per analysed name (ANALYSIS_FILES): `input: **analysis_inputs(...)`."""
+    return {key: ANALYSIS_FILES[key] for key in keys}
+
+
+def map_figure_params(name_of):
+    """The params of a training-map figure of the name `name_of(wildcards)`."""
+    return {
+        "title": lambda wc: analysed(name_of(wc))["title"],
+        "scale": config["scale"],
+        "top": ANALYSIS["top_features"],
+    }
 
 
 def table_files(table):
@@ -258,6 +394,18 @@ def per_name(pattern, names=None):
     ]
 
 
+def convergence_thresholds():
+    """The convergence threshold of every name that has one."""
+    return {name: analysed(name)["convergence_threshold"] for name in CONVERGING}
+
+
+def hu2023_report(file, name=None):
+    """A file of results/hu2023 in the report (caption: hu2023_<name or the file's stem>)."""
+    return in_report(
+        f"{HU2023}/{file}", HU2023_CATEGORY, f"hu2023_{name or Path(file).stem}"
+    )
+
+
 def panels(names=None):
     """trainmap.figures.hu2023.Panel fields (less the run count) per analysed name."""
     names = ANALYSED if names is None else names
@@ -265,6 +413,16 @@ def panels(names=None):
 
 
 # ---- predict.smk ----
+
+
+def predict_params():
+    """What both predictions of convergence depend on (beyond their inputs)."""
+    return {
+        "threshold": lambda wc: analysed(wc.name)["convergence_threshold"],
+        "options": fit_options(),
+        "level": ANALYSIS["prediction_level"],
+        "window": ANALYSIS["zscore_checkpoints"],
+    }
 
 
 def predict_targets():
@@ -300,6 +458,25 @@ BLOG_FILES = [
     "graph.png",
     "summary.md",
 ]
+
+
+# What rule blog_pca makes of the run, by name (other blog rules read it).
+BLOG_PCA = {
+    "trajectory": f"{BLOG_DIR}/pca_trajectory.parquet",
+    "variance": f"{BLOG_DIR}/pca_explained_variance.csv",
+    "turn": f"{BLOG_DIR}/pca_turn.csv",
+}
+
+
+def blog_inputs(*keys):
+    """ANALYSIS_FILES of the blog's setting, by input name (`metrics`: its table)."""
+    files = {**ANALYSIS_FILES, "metrics": ANALYSIS_FILES["table"]}
+    return {key: files[key].format(name=BLOG["setting"]) for key in keys}
+
+
+def blog_report(file):
+    """A file of the blog post in the report (caption: blog2025_<the file's stem>)."""
+    return in_report(f"{BLOG_DIR}/{file}", BLOG_CATEGORY, f"blog2025_{Path(file).stem}")
 
 
 def blog_params(*keys):
@@ -377,6 +554,36 @@ def sandbox_files(experiment, kind):
     """``log.parquet`` or ``weights.npz`` of every job of an experiment."""
     jobs = experiment_jobs(SANDBOX_JOBS, experiment)
     return [f"{SANDBOX_RUNS}/{j}/{kind}" for j in jobs]
+
+
+def sandbox_runs(experiment):
+    """The logs and weights of an experiment's jobs, by input name; `experiment` is a
+    name or a function of the wildcards that returns one."""
+
+    def files(kind):
+        if callable(experiment):
+            return lambda wc: sandbox_files(experiment(wc), kind)
+        return sandbox_files(experiment, kind)
+
+    return {"logs": files("log.parquet"), "weights": files("weights.npz")}
+
+
+def sandbox_ablation_logs():
+    """The logs of every ablation (by the hyperparameter it varies) and of `base`."""
+    logs = {k: sandbox_files(f"ablation_{k}", "log.parquet") for k in SANDBOX_ABLATIONS}
+    return {**logs, "base": sandbox_files("base", "log.parquet")}
+
+
+def sandbox_params(*keys):
+    """The ``sandbox`` keys a job reads (None without a ``sandbox`` section)."""
+    return {key: SANDBOX[key] for key in keys} if SANDBOX else None
+
+
+def sandbox_report(file, name=None):
+    """A sandbox figure or the video in the report (caption: sandbox2025_<name or the
+    file's stem>)."""
+    stem = name or Path(file).stem
+    return in_report(f"{SANDBOX_DIR}/{file}", SANDBOX_CATEGORY, f"sandbox2025_{stem}")
 
 
 def sandbox_targets():

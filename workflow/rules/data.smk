@@ -26,10 +26,6 @@ rule download_data:
         "results/benchmarks/data/download_data.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=120,
     params:
         code=script_code("download_data.py"),
         downloads=DOWNLOADS,

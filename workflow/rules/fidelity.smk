@@ -6,11 +6,7 @@ rule fidelity:
     input:
         **fidelity_inputs(),
     output:
-        md=report(
-            "results/fidelity.md",
-            caption="../report/fidelity.rst",
-            category="Fidelity",
-        ),
+        md=in_report("results/fidelity.md", "Fidelity", "fidelity"),
         csv="results/fidelity.csv",
     log:
         "logs/fidelity.log",
@@ -19,15 +15,9 @@ rule fidelity:
     params:
         code=script_code("fidelity.py"),
         scale=config["scale"],
-        thresholds={
-            name: analysed(name)["convergence_threshold"] for name in CONVERGING
-        },
+        thresholds=convergence_thresholds(),
         blog=BLOG,
-        sandbox=(
-            {key: SANDBOX[key] for key in ("success_threshold", "drops", "spikes")}
-            if SANDBOX
-            else None
-        ),
+        sandbox=sandbox_params("success_threshold", "drops", "spikes"),
         seeds=run_seeds(),
     script:
         "../scripts/fidelity.py"

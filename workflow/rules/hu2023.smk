@@ -9,11 +9,7 @@ rule hu2023_table1:
         selections=per_name("results/bic/{name}/selection.csv"),
         splits=per_name("results/normalized/{name}/split.csv"),
     output:
-        csv=report(
-            f"{HU2023}/table1.csv",
-            caption="../report/hu2023_table1.rst",
-            category=HU2023_CATEGORY,
-        ),
+        csv=hu2023_report("table1.csv"),
         md=f"{HU2023}/table1.md",
     log:
         "logs/hu2023/table1.log",
@@ -32,11 +28,7 @@ rule hu2023_table2:
         coefficients=per_name("results/regression/{name}/coefficients.csv"),
         splits=per_name("results/normalized/{name}/split.csv"),
     output:
-        csv=report(
-            f"{HU2023}/table2.csv",
-            caption="../report/hu2023_table2.rst",
-            category=HU2023_CATEGORY,
-        ),
+        csv=hu2023_report("table2.csv"),
         md=f"{HU2023}/table2.md",
     log:
         "logs/hu2023/table2.log",
@@ -55,11 +47,7 @@ rule hu2023_table4:
         baselines=per_name("results/baselines/{name}/selection.csv"),
         splits=per_name("results/normalized/{name}/split.csv"),
     output:
-        csv=report(
-            f"{HU2023}/table4.csv",
-            caption="../report/hu2023_table4.rst",
-            category=HU2023_CATEGORY,
-        ),
+        csv=hu2023_report("table4.csv"),
         md=f"{HU2023}/table4.md",
     log:
         "logs/hu2023/table4.log",
@@ -77,11 +65,7 @@ rule hu2023_map:
         edges=lambda wc: f"results/maps/{HU2023_MAPS[wc.figure]}/edges.csv",
         nodes=lambda wc: f"results/maps/{HU2023_MAPS[wc.figure]}/nodes.csv",
     output:
-        png=report(
-            f"{HU2023}/{{figure}}.png",
-            caption="../report/hu2023_map.rst",
-            category=HU2023_CATEGORY,
-        ),
+        png=hu2023_report("{figure}.png", "map"),
         svg=f"{HU2023}/{{figure}}.svg",
         csv=f"{HU2023}/{{figure}}_edges.csv",
         md=f"{HU2023}/{{figure}}_edges.md",
@@ -92,10 +76,8 @@ rule hu2023_map:
     conda:
         "../../envs/analysis.yaml"
     params:
+        **map_figure_params(lambda wc: HU2023_MAPS[wc.figure]),
         code=script_code("map_figure.py"),
-        title=lambda wc: analysed(HU2023_MAPS[wc.figure])["title"],
-        scale=config["scale"],
-        top=ANALYSIS["top_features"],
     script:
         "../scripts/map_figure.py"
 
@@ -105,11 +87,7 @@ rule hu2023_figure10:
         selections=per_name("results/bic/{name}/selection.csv"),
         splits=per_name("results/normalized/{name}/split.csv"),
     output:
-        report(
-            f"{HU2023}/figure10.png",
-            caption="../report/hu2023_figure10.rst",
-            category=HU2023_CATEGORY,
-        ),
+        hu2023_report("figure10.png"),
     log:
         "logs/hu2023/figure10.log",
     conda:
@@ -128,11 +106,7 @@ rule hu2023_stability:
         edges=per_name("results/stability/{name}/edges.csv"),
         splits=per_name("results/normalized/{name}/split.csv"),
     output:
-        csv=report(
-            f"{HU2023}/stability.csv",
-            caption="../report/hu2023_stability.rst",
-            category=HU2023_CATEGORY,
-        ),
+        csv=hu2023_report("stability.csv"),
         md=f"{HU2023}/stability.md",
     log:
         "logs/hu2023/stability.log",
@@ -150,11 +124,7 @@ rule hu2023_figure11:
         convergence=per_name("results/regression/{name}/convergence.csv", CONVERGING),
         splits=per_name("results/normalized/{name}/split.csv", CONVERGING),
     output:
-        report(
-            f"{HU2023}/figure11.png",
-            caption="../report/hu2023_figure11.rst",
-            category=HU2023_CATEGORY,
-        ),
+        hu2023_report("figure11.png"),
     log:
         "logs/hu2023/figure11.log",
     conda:
@@ -162,9 +132,7 @@ rule hu2023_figure11:
     params:
         code=script_code("hu2023_figure11.py"),
         panels=panels(CONVERGING),
-        thresholds={
-            name: analysed(name)["convergence_threshold"] for name in CONVERGING
-        },
+        thresholds=convergence_thresholds(),
         scale=config["scale"],
     script:
         "../scripts/hu2023_figure11.py"
@@ -175,11 +143,7 @@ rule hu2023_prediction:
         evaluations=per_name("results/predict/{name}/evaluation.csv", CONVERGING),
         splits=per_name("results/normalized/{name}/split.csv", CONVERGING),
     output:
-        report(
-            f"{HU2023}/prediction.png",
-            caption="../report/hu2023_prediction.rst",
-            category=HU2023_CATEGORY,
-        ),
+        hu2023_report("prediction.png"),
     log:
         "logs/hu2023/prediction.log",
     conda:

@@ -5,10 +5,7 @@
 
 rule predict_evaluation:
     input:
-        table="results/runs/{name}/metrics.parquet",
-        zscores="results/normalized/{name}/zscores.parquet",
-        selection="results/bic/{name}/selection.csv",
-        convergence="results/regression/{name}/convergence.csv",
+        **analysis_inputs("table", "zscores", "selection", "convergence"),
     output:
         evaluation="results/predict/{name}/evaluation.csv",
         predictions="results/predict/{name}/predictions.csv",
@@ -18,26 +15,16 @@ rule predict_evaluation:
         "results/benchmarks/predict/{name}/predict_evaluation.tsv"
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=20,
     params:
+        **predict_params(),
         code=script_code("predict_evaluation.py"),
-        threshold=lambda wc: analysed(wc.name)["convergence_threshold"],
-        options=fit_options(),
-        level=ANALYSIS["prediction_level"],
-        window=ANALYSIS["zscore_checkpoints"],
     script:
         "../scripts/predict_evaluation.py"
 
 
 rule predict_unfinished:
     input:
-        table="results/runs/{name}/metrics.parquet",
-        zscores="results/normalized/{name}/zscores.parquet",
-        selection="results/bic/{name}/selection.csv",
-        convergence="results/regression/{name}/convergence.csv",
+        **analysis_inputs("table", "zscores", "selection", "convergence"),
     output:
         "results/predict/{name}/unfinished.csv",
     log:
@@ -46,15 +33,8 @@ rule predict_unfinished:
         "results/benchmarks/predict/{name}/predict_unfinished.tsv"
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
+        **predict_params(),
         code=script_code("predict_unfinished.py"),
-        threshold=lambda wc: analysed(wc.name)["convergence_threshold"],
-        options=fit_options(),
-        level=ANALYSIS["prediction_level"],
-        window=ANALYSIS["zscore_checkpoints"],
     script:
         "../scripts/predict_unfinished.py"

@@ -15,47 +15,26 @@ rule sandbox_train:
         "results/benchmarks/sandbox/train/{job}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=60,
     params:
+        **torch_params(f"{SANDBOX_RUNS}/{{job}}/resume.pt"),
         code=script_code("sandbox_train.py"),
         # As a dict: Snakemake records (and reruns on a change of) plain values only.
         spec=lambda wc: SANDBOX_JOBS[wc.job].to_dict(),
-        device=config["device"],
-        # The kernel paths set the rounding (trainmap.numerics).
-        numerics=config["numerics"],
-        # Not an output: Snakemake must not delete it when the job is killed.
-        resume=f"{SANDBOX_RUNS}/{{job}}/resume.pt",
     script:
         "../scripts/sandbox_train.py"
 
 
 rule sandbox_frame:
     input:
-        logs=lambda wc: sandbox_files(
-            SANDBOX_FRAMES[wc.frame].experiment, "log.parquet"
-        ),
-        weights=lambda wc: sandbox_files(
-            SANDBOX_FRAMES[wc.frame].experiment, "weights.npz"
-        ),
+        **sandbox_runs(lambda wc: SANDBOX_FRAMES[wc.frame].experiment),
     output:
-        report(
-            f"{SANDBOX_DIR}/figure{{frame}}.png",
-            caption="../report/sandbox2025_frames.rst",
-            category=SANDBOX_CATEGORY,
-        ),
+        sandbox_report("figure{frame}.png", "frames"),
     log:
         "logs/sandbox/figure{frame}.log",
     benchmark:
         "results/benchmarks/sandbox/figure{frame}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
         code=script_code("sandbox_frame.py"),
         rank=lambda wc: SANDBOX_FRAMES[wc.frame].rank,
@@ -68,14 +47,9 @@ rule sandbox_frame:
 
 rule sandbox_video:
     input:
-        logs=lambda wc: sandbox_files(SANDBOX["video"]["experiment"], "log.parquet"),
-        weights=lambda wc: sandbox_files(SANDBOX["video"]["experiment"], "weights.npz"),
+        **sandbox_runs(lambda wc: SANDBOX["video"]["experiment"]),
     output:
-        report(
-            f"{SANDBOX_DIR}/video.{{format}}",
-            caption="../report/sandbox2025_video.rst",
-            category=SANDBOX_CATEGORY,
-        ),
+        sandbox_report("video.{format}"),
     log:
         "logs/sandbox/video_{format}.log",
     benchmark:
@@ -84,10 +58,6 @@ rule sandbox_video:
         format="mp4|gif",
     conda:
         "../../envs/torch.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
     params:
         code=script_code("sandbox_video.py"),
         video=SANDBOX["video"] if SANDBOX else {},
@@ -98,24 +68,15 @@ rule sandbox_video:
 
 rule sandbox_figure5:
     input:
-        logs=sandbox_files("base", "log.parquet"),
-        weights=sandbox_files("base", "weights.npz"),
+        **sandbox_runs("base"),
     output:
-        report(
-            f"{SANDBOX_DIR}/figure5.png",
-            caption="../report/sandbox2025_figure5.rst",
-            category=SANDBOX_CATEGORY,
-        ),
+        sandbox_report("figure5.png"),
     log:
         "logs/sandbox/figure5.log",
     benchmark:
         "results/benchmarks/sandbox/figure5.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
         code=script_code("sandbox_figure5.py"),
         drops=SANDBOX["drops"] if SANDBOX else {},
@@ -126,27 +87,15 @@ rule sandbox_figure5:
 
 rule sandbox_ablation:
     input:
-        **{
-            key: sandbox_files(f"ablation_{key}", "log.parquet")
-            for key in SANDBOX_ABLATIONS
-        },
-        base=sandbox_files("base", "log.parquet"),
+        **sandbox_ablation_logs(),
     output:
-        report(
-            f"{SANDBOX_DIR}/figure{{ablation_figure}}.png",
-            caption="../report/sandbox2025_ablation.rst",
-            category=SANDBOX_CATEGORY,
-        ),
+        sandbox_report("figure{ablation_figure}.png", "ablation"),
     log:
         "logs/sandbox/figure{ablation_figure}.log",
     benchmark:
         "results/benchmarks/sandbox/figure{ablation_figure}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
         code=script_code("sandbox_ablation.py"),
         hyperparameters=SANDBOX_ABLATIONS,
@@ -157,24 +106,15 @@ rule sandbox_ablation:
 
 rule sandbox_figure8:
     input:
-        logs=sandbox_files("base", "log.parquet"),
-        weights=sandbox_files("base", "weights.npz"),
+        **sandbox_runs("base"),
     output:
-        report(
-            f"{SANDBOX_DIR}/figure8.png",
-            caption="../report/sandbox2025_figure8.rst",
-            category=SANDBOX_CATEGORY,
-        ),
+        sandbox_report("figure8.png"),
     log:
         "logs/sandbox/figure8.log",
     benchmark:
         "results/benchmarks/sandbox/figure8.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
         code=script_code("sandbox_figure8.py"),
         scale=config["scale"],
@@ -187,21 +127,13 @@ rule sandbox_figure9:
         transfer=sandbox_files("transfer", "log.parquet"),
         scratch=sandbox_files("scratch_p3", "log.parquet"),
     output:
-        report(
-            f"{SANDBOX_DIR}/figure9.png",
-            caption="../report/sandbox2025_figure9.rst",
-            category=SANDBOX_CATEGORY,
-        ),
+        sandbox_report("figure9.png"),
     log:
         "logs/sandbox/figure9.log",
     benchmark:
         "results/benchmarks/sandbox/figure9.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
         code=script_code("sandbox_figure9.py"),
         scale=config["scale"],
@@ -211,24 +143,15 @@ rule sandbox_figure9:
 
 rule sandbox_spikes:
     input:
-        logs=sandbox_files("base", "log.parquet"),
-        weights=sandbox_files("base", "weights.npz"),
+        **sandbox_runs("base"),
     output:
-        report(
-            f"{SANDBOX_DIR}/figure{{spike_figure}}.png",
-            caption="../report/sandbox2025_spikes.rst",
-            category=SANDBOX_CATEGORY,
-        ),
+        sandbox_report("figure{spike_figure}.png", "spikes"),
     log:
         "logs/sandbox/figure{spike_figure}.log",
     benchmark:
         "results/benchmarks/sandbox/figure{spike_figure}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
         code=script_code("sandbox_spikes.py"),
         spikes=SANDBOX["spikes"] if SANDBOX else {},
@@ -243,21 +166,13 @@ rule sandbox_gradnorms:
             SANDBOX_GRADNORMS[wc.gradnorm_figure].experiment, "log.parquet"
         ),
     output:
-        report(
-            f"{SANDBOX_DIR}/figure{{gradnorm_figure}}.png",
-            caption="../report/sandbox2025_gradnorms.rst",
-            category=SANDBOX_CATEGORY,
-        ),
+        sandbox_report("figure{gradnorm_figure}.png", "gradnorms"),
     log:
         "logs/sandbox/figure{gradnorm_figure}.log",
     benchmark:
         "results/benchmarks/sandbox/figure{gradnorm_figure}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
         code=script_code("sandbox_gradnorms.py"),
         batch=lambda wc: SANDBOX_GRADNORMS[wc.gradnorm_figure].batch,
@@ -268,18 +183,9 @@ rule sandbox_gradnorms:
 
 rule sandbox_sparsity:
     input:
-        logs=lambda wc: sandbox_files(
-            SANDBOX_SPARSITY[wc.sparsity_figure].experiment, "log.parquet"
-        ),
-        weights=lambda wc: sandbox_files(
-            SANDBOX_SPARSITY[wc.sparsity_figure].experiment, "weights.npz"
-        ),
+        **sandbox_runs(lambda wc: SANDBOX_SPARSITY[wc.sparsity_figure].experiment),
     output:
-        report(
-            f"{SANDBOX_DIR}/figure{{sparsity_figure}}.png",
-            caption="../report/sandbox2025_sparsity.rst",
-            category=SANDBOX_CATEGORY,
-        ),
+        sandbox_report("figure{sparsity_figure}.png", "sparsity"),
         table=f"{SANDBOX_DIR}/figure{{sparsity_figure}}_sparsity.csv",
     log:
         "logs/sandbox/figure{sparsity_figure}.log",
@@ -287,18 +193,10 @@ rule sandbox_sparsity:
         "results/benchmarks/sandbox/figure{sparsity_figure}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
         code=script_code("sandbox_sparsity.py"),
         by_d=lambda wc: SANDBOX_SPARSITY[wc.sparsity_figure].by_d,
-        sandbox=(
-            {key: SANDBOX[key] for key in ("success_threshold", "sparsity_eps")}
-            if SANDBOX
-            else {}
-        ),
+        sandbox=sandbox_params("success_threshold", "sparsity_eps"),
         scale=config["scale"],
     script:
         "../scripts/sandbox_sparsity.py"

@@ -10,27 +10,17 @@ rule train:
         "logs/train/{setting}/seeds_{first}-{last}.log",
     benchmark:
         "results/benchmarks/train/{setting}/seeds_{first}-{last}.tsv"
-    wildcard_constraints:
-        first=r"\d+",
-        last=r"\d+",
-    # Before the sandbox's jobs: a setting's training heads the longest chain of jobs
-    # (normalize, sweep, select, fit, ...), a sandbox job a chain of one or two.
+    # Before the sandbox's jobs: training heads the longest chains of jobs.
     priority: 2
     conda:
         "../../envs/torch.yaml"
-    threads: lambda wc: CONFIGURED[wc.setting]["resources"]["threads"]
+    threads: lambda wc: setting_resources(wc)["threads"]
     resources:
-        mem_mb=lambda wc: CONFIGURED[wc.setting]["resources"]["mem_mb"],
-        runtime=lambda wc: CONFIGURED[wc.setting]["resources"]["runtime"],
-        gpu=lambda wc: CONFIGURED[wc.setting]["resources"]["gpu"],
+        **config_resources(setting_resources, "gpu"),
     params:
+        **torch_params("results/runs/{setting}/resume/seeds_{first}-{last}.pt"),
         code=script_code("train.py"),
         setting=lambda wc: training_params(wc.setting),
-        device=config["device"],
-        # The kernel paths set the rounding (trainmap.numerics).
-        numerics=config["numerics"],
-        # Not an output: Snakemake must not delete it when the job is killed.
-        resume="results/runs/{setting}/resume/seeds_{first}-{last}.pt",
     script:
         "../scripts/train.py"
 
@@ -46,10 +36,6 @@ rule gather_runs:
         "results/benchmarks/train/{trained}/gather_runs.tsv"
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
         code=script_code("gather_runs.py"),
     script:

@@ -8,7 +8,7 @@ from trainmap.analysis.normalize import zscore_metrics
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     zscores = pd.read_parquet(smk.input.zscores)
     sweep, selection = baseline_sweeps(

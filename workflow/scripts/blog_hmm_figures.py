@@ -9,7 +9,7 @@ from trainmap.figures.blog2025 import Label, hmm_figures
 from trainmap.jobs import job
 from trainmap.tables import RUN, read_metrics_table
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     states = pd.read_parquet(smk.input.states)
     label = Label(**smk.params.label, runs=states[RUN].nunique())

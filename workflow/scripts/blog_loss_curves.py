@@ -6,7 +6,7 @@ from trainmap.figures.blog2025 import Label, loss_curve_figures
 from trainmap.jobs import job
 from trainmap.tables import RUN, read_metrics_table
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     table = read_metrics_table(smk.input.metrics)
     label = Label(**smk.params.label, runs=table[RUN].nunique())

@@ -5,7 +5,7 @@ import pandas as pd
 from trainmap.figures.blog2025 import Label, pca_figures
 from trainmap.jobs import job
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     pca_figures(
         pd.read_parquet(smk.input.trajectory),

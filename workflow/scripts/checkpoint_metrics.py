@@ -5,7 +5,7 @@ from trainmap.jobs import job
 from trainmap.metrics.checkpoints import checkpoint_metrics
 from trainmap.tables import write_table
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     try:
         table = checkpoint_metrics(

@@ -3,7 +3,7 @@
 from trainmap.figures.hu2023 import model_selection, read_panels, read_tables
 from trainmap.jobs import job
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     panels = read_panels(smk.params.panels, smk.input.splits)
     selections = read_tables(smk.params.panels, smk.input.selections)

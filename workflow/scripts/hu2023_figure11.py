@@ -3,7 +3,7 @@
 from trainmap.figures.hu2023 import convergence_histograms, read_panels, read_tables
 from trainmap.jobs import job
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     convergence = read_tables(smk.params.panels, smk.input.convergence)
     panels = read_panels(smk.params.panels, smk.input.splits)

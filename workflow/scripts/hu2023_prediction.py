@@ -4,7 +4,7 @@
 from trainmap.figures.hu2023 import prediction_errors, read_panels, read_tables
 from trainmap.jobs import job
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     summaries = read_tables(smk.params.panels, smk.input.evaluations)
     panels = read_panels(smk.params.panels, smk.input.splits)

@@ -4,7 +4,7 @@ from trainmap.figures.hu2023 import read_panels, read_tables, stability_table
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     replicates = read_tables(smk.params.panels, smk.input.replicates)
     edges = read_tables(smk.params.panels, smk.input.edges)

@@ -4,7 +4,7 @@ from trainmap.figures.hu2023 import read_panels, read_tables, table1
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     summaries = read_tables(smk.params.panels, smk.input.summaries)
     selections = read_tables(smk.params.panels, smk.input.selections)

@@ -4,7 +4,7 @@ from trainmap.figures.hu2023 import read_panels, read_tables, table2, table2_mar
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     coefficients = read_tables(smk.params.panels, smk.input.coefficients)
     panels = read_panels(smk.params.panels, smk.input.splits)

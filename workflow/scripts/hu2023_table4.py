@@ -4,7 +4,7 @@ from trainmap.figures.hu2023 import read_panels, read_tables, table4
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     panels = read_panels(smk.params.panels, smk.input.splits)
     table = table4(

@@ -4,6 +4,6 @@ from trainmap.analysis.experiments import import_table
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     write_table(import_table(smk.params.experiment, smk.wildcards.table_experiment), smk.output[0])

@@ -6,7 +6,7 @@ from trainmap.figures import hu2023
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     edges, nodes = pd.read_csv(smk.input.edges), pd.read_csv(smk.input.nodes)
     runs = int(nodes["runs_starting"].sum())

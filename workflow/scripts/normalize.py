@@ -7,7 +7,7 @@ from trainmap.errors import TrainmapError
 from trainmap.jobs import job
 from trainmap.tables import read_metrics_table, write_table
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     try:
         zscores, split = normalize_runs(

@@ -3,7 +3,7 @@
 from trainmap.figures.sandbox2025 import ablation_figure
 from trainmap.jobs import job
 
-with job(snakemake) as log:
+with job(snakemake):
     ablation_figure(
         {key: snakemake.input[key] for key in snakemake.params.hyperparameters},
         snakemake.input.base,

@@ -3,7 +3,7 @@
 from trainmap.figures.sandbox2025_frames import figure5
 from trainmap.jobs import job
 
-with job(snakemake) as log:
+with job(snakemake):
     figure5(
         snakemake.input.logs,
         snakemake.input.weights,

@@ -3,7 +3,7 @@
 from trainmap.figures.sandbox2025_frames import figure8
 from trainmap.jobs import job
 
-with job(snakemake) as log:
+with job(snakemake):
     figure8(
         snakemake.input.logs,
         snakemake.input.weights,

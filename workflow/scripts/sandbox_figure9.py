@@ -3,7 +3,7 @@
 from trainmap.figures.sandbox2025 import figure9
 from trainmap.jobs import job
 
-with job(snakemake) as log:
+with job(snakemake):
     figure9(
         snakemake.input.transfer,
         snakemake.input.scratch,

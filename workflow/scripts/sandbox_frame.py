@@ -3,7 +3,7 @@
 from trainmap.figures.sandbox2025_frames import frame_figure
 from trainmap.jobs import job
 
-with job(snakemake) as log:
+with job(snakemake):
     frame_figure(
         snakemake.input.logs,
         snakemake.input.weights,

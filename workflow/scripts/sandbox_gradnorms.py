@@ -3,7 +3,7 @@
 from trainmap.figures.sandbox2025 import gradnorm_figure
 from trainmap.jobs import job
 
-with job(snakemake) as log:
+with job(snakemake):
     gradnorm_figure(
         int(snakemake.wildcards.gradnorm_figure),
         snakemake.input,

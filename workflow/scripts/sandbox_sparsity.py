@@ -6,7 +6,7 @@ from trainmap.jobs import job
 from trainmap.sandbox.probe import epsilons, sparsity_groups
 from trainmap.tables import write_table
 
-with job(snakemake) as log:
+with job(snakemake):
     sandbox = snakemake.params.sandbox
     by_d = snakemake.params.by_d
     eps = epsilons(tuple(sandbox["sparsity_eps"]))

@@ -3,7 +3,7 @@
 from trainmap.figures.sandbox2025_frames import spike_figure
 from trainmap.jobs import job
 
-with job(snakemake) as log:
+with job(snakemake):
     number = int(snakemake.wildcards.spike_figure)
     spike_figure(
         number,

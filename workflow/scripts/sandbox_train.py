@@ -4,7 +4,7 @@ from trainmap.jobs import job
 from trainmap.sandbox.plan import JobSpec
 from trainmap.sandbox.trainer import train_job
 
-with job(snakemake) as log:
+with job(snakemake):
     train_job(
         JobSpec(**snakemake.params.spec),
         log_path=snakemake.output.log,

@@ -5,7 +5,7 @@ from trainmap.tables import write_table
 from trainmap.training.settings import LOGGING_KEYS
 from trainmap.training.trainer import train_seeds
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     wc = smk.wildcards
     # Logging keys are no params (changing them must not retrain): read from the config.

@@ -7,7 +7,7 @@ from trainmap.analysis.training_map import edge_table, node_table
 from trainmap.jobs import job
 from trainmap.tables import write_table
 
-with job(snakemake) as log:
+with job(snakemake):
     smk = snakemake
     states = pd.read_parquet(smk.input.states)
     convergence = pd.read_csv(smk.input.convergence)
