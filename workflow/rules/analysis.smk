@@ -6,33 +6,33 @@
 
 rule import_experiment:
     input:
-        lambda wc: table_files(TABLE_EXPERIMENTS[wc.table_experiment]["table"]),
+        lambda wc: table_files(TABLE_EXPERIMENTS[wc.own_table]["table"]),
     output:
-        "results/runs/{table_experiment}/metrics.parquet",
+        "results/runs/{own_table}/metrics.parquet",
     log:
-        "logs/analysis/{table_experiment}/import_experiment.log",
+        "logs/analysis/{own_table}/import_experiment.log",
     benchmark:
-        "results/benchmarks/analysis/{table_experiment}/import_experiment.tsv"
+        "results/benchmarks/analysis/{own_table}/import_experiment.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:
         code=script_code("import_experiment.py"),
-        experiment=lambda wc: import_params(wc.table_experiment),
+        experiment=lambda wc: import_params(wc.own_table),
     script:
         "../scripts/import_experiment.py"
 
 
 rule normalize:
     input:
-        "results/runs/{name}/metrics.parquet",
+        "results/runs/{analysed}/metrics.parquet",
     output:
-        zscores="results/normalized/{name}/zscores.parquet",
-        pooled="results/normalized/{name}/pooled.parquet",
-        split="results/normalized/{name}/split.csv",
+        zscores="results/normalized/{analysed}/zscores.parquet",
+        pooled="results/normalized/{analysed}/pooled.parquet",
+        split="results/normalized/{analysed}/split.csv",
     log:
-        "logs/analysis/{name}/normalize.log",
+        "logs/analysis/{analysed}/normalize.log",
     benchmark:
-        "results/benchmarks/analysis/{name}/normalize.tsv"
+        "results/benchmarks/analysis/{analysed}/normalize.tsv"
     priority: 1  # on the critical path, after the training (rule train)
     conda:
         "../../envs/analysis.yaml"
@@ -45,14 +45,14 @@ rule normalize:
 
 rule bic_sweep:
     input:
-        zscores="results/normalized/{name}/pooled.parquet",
-        split="results/normalized/{name}/split.csv",
+        zscores="results/normalized/{analysed}/pooled.parquet",
+        split="results/normalized/{analysed}/split.csv",
     output:
-        "results/bic/{name}/k{k}.csv",
+        "results/bic/{analysed}/k{k}.csv",
     log:
-        "logs/analysis/{name}/bic_sweep_k{k}.log",
+        "logs/analysis/{analysed}/bic_sweep_k{k}.log",
     benchmark:
-        "results/benchmarks/analysis/{name}/bic_sweep_k{k}.tsv"
+        "results/benchmarks/analysis/{analysed}/bic_sweep_k{k}.tsv"
     priority: 1  # on the critical path, after the training (rule train)
     conda:
         "../../envs/analysis.yaml"
@@ -65,16 +65,16 @@ rule bic_sweep:
 
 rule select_states:
     input:
-        sweep=expand("results/bic/{{name}}/k{k}.csv", k=K_RANGE),
-        zscores="results/normalized/{name}/pooled.parquet",
-        split="results/normalized/{name}/split.csv",
+        sweep=expand("results/bic/{{analysed}}/k{k}.csv", k=K_RANGE),
+        zscores="results/normalized/{analysed}/pooled.parquet",
+        split="results/normalized/{analysed}/split.csv",
     output:
-        sweep="results/bic/{name}/sweep.csv",
-        selection="results/bic/{name}/selection.csv",
+        sweep="results/bic/{analysed}/sweep.csv",
+        selection="results/bic/{analysed}/selection.csv",
     log:
-        "logs/analysis/{name}/select_states.log",
+        "logs/analysis/{analysed}/select_states.log",
     benchmark:
-        "results/benchmarks/analysis/{name}/select_states.tsv"
+        "results/benchmarks/analysis/{analysed}/select_states.tsv"
     priority: 1  # on the critical path, after the training (rule train)
     conda:
         "../../envs/analysis.yaml"
@@ -89,13 +89,13 @@ rule fit_hmm:
     input:
         **analysis_inputs("zscores", "selection"),
     output:
-        model="results/hmm/{name}/model.pkl",
-        arrays="results/hmm/{name}/model.npz",
-        states="results/hmm/{name}/states.parquet",
+        model="results/hmm/{analysed}/model.pkl",
+        arrays="results/hmm/{analysed}/model.npz",
+        states="results/hmm/{analysed}/states.parquet",
     log:
-        "logs/analysis/{name}/fit_hmm.log",
+        "logs/analysis/{analysed}/fit_hmm.log",
     benchmark:
-        "results/benchmarks/analysis/{name}/fit_hmm.tsv"
+        "results/benchmarks/analysis/{analysed}/fit_hmm.tsv"
     priority: 1  # on the critical path, after the training (rule train)
     conda:
         "../../envs/analysis.yaml"
@@ -110,16 +110,16 @@ rule convergence:
     input:
         **analysis_inputs("table", "states"),
     output:
-        "results/regression/{name}/convergence.csv",
+        "results/regression/{analysed}/convergence.csv",
     log:
-        "logs/analysis/{name}/convergence.log",
+        "logs/analysis/{analysed}/convergence.log",
     benchmark:
-        "results/benchmarks/analysis/{name}/convergence.tsv"
+        "results/benchmarks/analysis/{analysed}/convergence.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:
         code=script_code("convergence.py"),
-        threshold=lambda wc: analysed(wc.name).get("convergence_threshold"),
+        threshold=lambda wc: analysed(wc.analysed).get("convergence_threshold"),
         unconverged=ANALYSIS["unconverged"],
     script:
         "../scripts/convergence.py"
@@ -129,13 +129,13 @@ rule training_map:
     input:
         **analysis_inputs("zscores", "model", "states", "convergence"),
     output:
-        edges="results/maps/{name}/edges.csv",
-        edges_md="results/maps/{name}/edges.md",
-        nodes="results/maps/{name}/nodes.csv",
+        edges="results/maps/{analysed}/edges.csv",
+        edges_md="results/maps/{analysed}/edges.md",
+        nodes="results/maps/{analysed}/nodes.csv",
     log:
-        "logs/analysis/{name}/training_map.log",
+        "logs/analysis/{analysed}/training_map.log",
     benchmark:
-        "results/benchmarks/analysis/{name}/training_map.tsv"
+        "results/benchmarks/analysis/{analysed}/training_map.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:
@@ -147,20 +147,20 @@ rule training_map:
 
 rule map_figure:
     input:
-        edges="results/maps/{name}/edges.csv",
-        nodes="results/maps/{name}/nodes.csv",
+        edges="results/maps/{analysed}/edges.csv",
+        nodes="results/maps/{analysed}/nodes.csv",
     output:
-        png="results/maps/{name}/map.png",
-        svg="results/maps/{name}/map.svg",
-        table="results/maps/{name}/map_table.md",
+        png="results/maps/{analysed}/map.png",
+        svg="results/maps/{analysed}/map.svg",
+        table="results/maps/{analysed}/map_table.md",
     log:
-        "logs/analysis/{name}/map_figure.log",
+        "logs/analysis/{analysed}/map_figure.log",
     benchmark:
-        "results/benchmarks/analysis/{name}/map_figure.tsv"
+        "results/benchmarks/analysis/{analysed}/map_figure.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:
-        **map_figure_params(lambda wc: wc.name),
+        **map_figure_params(lambda wc: wc.analysed),
         code=script_code("map_figure.py"),
     script:
         "../scripts/map_figure.py"
@@ -170,12 +170,12 @@ rule regression:
     input:
         **analysis_inputs("model", "states", "convergence"),
     output:
-        summary="results/regression/{name}/summary.csv",
-        coefficients="results/regression/{name}/coefficients.csv",
+        summary="results/regression/{analysed}/summary.csv",
+        coefficients="results/regression/{analysed}/coefficients.csv",
     log:
-        "logs/analysis/{name}/regression.log",
+        "logs/analysis/{analysed}/regression.log",
     benchmark:
-        "results/benchmarks/analysis/{name}/regression.tsv"
+        "results/benchmarks/analysis/{analysed}/regression.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:
@@ -189,12 +189,12 @@ rule stability:
     input:
         **analysis_inputs("zscores", "states"),
     output:
-        replicates="results/stability/{name}/replicates.csv",
-        edges="results/stability/{name}/edges.csv",
+        replicates="results/stability/{analysed}/replicates.csv",
+        edges="results/stability/{analysed}/edges.csv",
     log:
-        "logs/analysis/{name}/stability.log",
+        "logs/analysis/{analysed}/stability.log",
     benchmark:
-        "results/benchmarks/analysis/{name}/stability.tsv"
+        "results/benchmarks/analysis/{analysed}/stability.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:
@@ -209,12 +209,12 @@ rule baselines:
     input:
         **analysis_inputs("zscores", "split"),
     output:
-        sweep="results/baselines/{name}/sweep.csv",
-        selection="results/baselines/{name}/selection.csv",
+        sweep="results/baselines/{analysed}/sweep.csv",
+        selection="results/baselines/{analysed}/selection.csv",
     log:
-        "logs/analysis/{name}/baselines.log",
+        "logs/analysis/{analysed}/baselines.log",
     benchmark:
-        "results/benchmarks/analysis/{name}/baselines.tsv"
+        "results/benchmarks/analysis/{analysed}/baselines.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:

@@ -7,11 +7,11 @@ rule checkpoint_metrics:
     input:
         unpack(checkpoint_inputs),
     output:
-        "results/runs/{checkpoint_experiment}/metrics.parquet",
+        "results/runs/{own_checkpoints}/metrics.parquet",
     log:
-        "logs/checkpoints/{checkpoint_experiment}/checkpoint_metrics.log",
+        "logs/checkpoints/{own_checkpoints}/checkpoint_metrics.log",
     benchmark:
-        "results/benchmarks/checkpoints/{checkpoint_experiment}/checkpoint_metrics.tsv"
+        "results/benchmarks/checkpoints/{own_checkpoints}/checkpoint_metrics.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: lambda wc: checkpoint_resources(wc)["threads"]

@@ -29,12 +29,12 @@ def name_pattern(names):
 
 
 wildcard_constraints:
-    setting=name_pattern(CONFIGURED),
-    trained=name_pattern(SETTINGS),
-    experiment=name_pattern(EXPERIMENTS),
-    table_experiment=name_pattern(TABLE_EXPERIMENTS),
-    checkpoint_experiment=name_pattern(CHECKPOINT_EXPERIMENTS),
-    name=name_pattern(ANALYSED),
+    configured_setting=name_pattern(CONFIGURED),
+    grid_point=name_pattern(SETTINGS),
+    own_runs=name_pattern(EXPERIMENTS),
+    own_table=name_pattern(TABLE_EXPERIMENTS),
+    own_checkpoints=name_pattern(CHECKPOINT_EXPERIMENTS),
+    analysed=name_pattern(ANALYSED),
     k=r"\d+",
     first=r"\d+",
     last=r"\d+",
@@ -95,6 +95,9 @@ def analysed(name):
 
 # ---- train.smk ----
 
+# A training job's resume file (torch_params).
+TRAIN_RESUME = "results/runs/{configured_setting}/resume/seeds_{first}-{last}.pt"
+
 
 def setting_chunks(setting):
     """The (first, last) seeds of each training job of a configured setting."""
@@ -115,12 +118,12 @@ def training_params(setting):
 
 def setting_resources(wildcards):
     """The `resources:` of a training job's setting (GPU jobs get `sbatch --gpus`)."""
-    return CONFIGURED[wildcards.setting]["resources"]
+    return CONFIGURED[wildcards.configured_setting]["resources"]
 
 
 def chunk_tables(wildcards):
     """The training jobs' tables that hold a grid point's runs (with the other points')."""
-    setting = GRID_POINTS[wildcards.trained].setting
+    setting = GRID_POINTS[wildcards.grid_point].setting
     return [
         f"results/runs/{setting}/chunks/seeds_{a}-{b}.parquet"
         for a, b in setting_chunks(setting)
@@ -140,9 +143,7 @@ def checkpoint_files(wildcards):
 
     (The folder alone is one input whose time changes only when its top level does.)
     """
-    folder = Path(
-        CHECKPOINT_EXPERIMENTS[wildcards.checkpoint_experiment]["checkpoints"]
-    )
+    folder = Path(CHECKPOINT_EXPERIMENTS[wildcards.own_checkpoints]["checkpoints"])
     return sorted(str(f) for f in folder.rglob("*") if f.is_file() and f.name[0] != ".")
 
 
@@ -179,20 +180,20 @@ CHECKPOINT_RESOURCES = {
 
 def checkpoint_inputs(wildcards):
     """A checkpoint experiment's folder (and scores file), and every file in it."""
-    inputs = CHECKPOINT_INPUTS[wildcards.checkpoint_experiment]
+    inputs = CHECKPOINT_INPUTS[wildcards.own_checkpoints]
     return {**inputs, "files": checkpoint_files(wildcards)}
 
 
 def checkpoint_resources(wildcards):
     """A checkpoint experiment's job resources (CHECKPOINT_RESOURCES)."""
-    return CHECKPOINT_RESOURCES[wildcards.checkpoint_experiment]
+    return CHECKPOINT_RESOURCES[wildcards.own_checkpoints]
 
 
 def checkpoint_params():
     """What rule checkpoint_metrics passes on besides the digest of its script."""
-    resume = "results/runs/{checkpoint_experiment}/resume/checkpoint_rows.parquet"
+    resume = "results/runs/{own_checkpoints}/resume/checkpoint_rows.parquet"
     return {
-        "options": lambda wc: CHECKPOINT_OPTIONS[wc.checkpoint_experiment],
+        "options": lambda wc: CHECKPOINT_OPTIONS[wc.own_checkpoints],
         **torch_params(resume, device=False),
     }
 
@@ -238,7 +239,7 @@ def sweep_params(**more):
 def normalize_params():
     """What rule normalize's z-scores and split depend on (beyond its table)."""
     return {
-        "metrics": lambda wc: metrics_of(wc.name),
+        "metrics": lambda wc: metrics_of(wc.analysed),
         "max_checkpoints": ANALYSIS["zscore_checkpoints"],
         "min_length": ANALYSIS["k_max"],
         "normalization": ANALYSIS["normalization"],
@@ -301,14 +302,14 @@ from trainmap.tables import RECORDED_PARTS
 
 # The analysis outputs per analysed name that later rules read, by input name.
 ANALYSIS_FILES = {
-    "table": "results/runs/{name}/metrics.parquet",
-    "zscores": "results/normalized/{name}/zscores.parquet",
-    "split": "results/normalized/{name}/split.csv",
-    "selection": "results/bic/{name}/selection.csv",
-    "model": "results/hmm/{name}/model.npz",
-    "states": "results/hmm/{name}/states.parquet",
-    "convergence": "results/regression/{name}/convergence.csv",
-    "edges": "results/maps/{name}/edges.csv",
+    "table": "results/runs/{analysed}/metrics.parquet",
+    "zscores": "results/normalized/{analysed}/zscores.parquet",
+    "split": "results/normalized/{analysed}/split.csv",
+    "selection": "results/bic/{analysed}/selection.csv",
+    "model": "results/hmm/{analysed}/model.npz",
+    "states": "results/hmm/{analysed}/states.parquet",
+    "convergence": "results/regression/{analysed}/convergence.csv",
+    "edges": "results/maps/{analysed}/edges.csv",
 }
 
 
@@ -390,7 +391,7 @@ def hu2023_targets():
 def per_name(pattern, names=None):
     """One input path per analysed name (in config order)."""
     return [
-        pattern.format(name=name) for name in (ANALYSED if names is None else names)
+        pattern.format(analysed=name) for name in (ANALYSED if names is None else names)
     ]
 
 
@@ -418,7 +419,7 @@ def panels(names=None):
 def predict_params():
     """What both predictions of convergence depend on (beyond their inputs)."""
     return {
-        "threshold": lambda wc: analysed(wc.name)["convergence_threshold"],
+        "threshold": lambda wc: analysed(wc.analysed)["convergence_threshold"],
         "options": fit_options(),
         "level": ANALYSIS["prediction_level"],
         "window": ANALYSIS["zscore_checkpoints"],
@@ -428,7 +429,7 @@ def predict_params():
 def predict_targets():
     """Per name with a convergence threshold: the prediction's evaluation; per such
     experiment also the predictions for its unfinished runs."""
-    evaluations = per_name("results/predict/{name}/evaluation.csv", CONVERGING)
+    evaluations = per_name("results/predict/{analysed}/evaluation.csv", CONVERGING)
     unfinished = [
         f"results/predict/{name}/unfinished.csv"
         for name in CONVERGING
@@ -471,7 +472,7 @@ BLOG_PCA = {
 def blog_inputs(*keys):
     """ANALYSIS_FILES of the blog's setting, by input name (`metrics`: its table)."""
     files = {**ANALYSIS_FILES, "metrics": ANALYSIS_FILES["table"]}
-    return {key: files[key].format(name=BLOG["setting"]) for key in keys}
+    return {key: files[key].format(analysed=BLOG["setting"]) for key in keys}
 
 
 def blog_report(file):
@@ -624,14 +625,14 @@ def fidelity_inputs():
     }
     if ANALYSED:
         files["table1"] = f"{HU2023}/table1.csv"
-        files["maps"] = per_name("results/maps/{name}/edges.csv")
-        files["models"] = per_name("results/hmm/{name}/model.npz")
-        files["states"] = per_name("results/hmm/{name}/states.parquet")
+        files["maps"] = per_name("results/maps/{analysed}/edges.csv")
+        files["models"] = per_name("results/hmm/{analysed}/model.npz")
+        files["states"] = per_name("results/hmm/{analysed}/states.parquet")
         files["convergence"] = per_name(
-            "results/regression/{name}/convergence.csv", CONVERGING
+            "results/regression/{analysed}/convergence.csv", CONVERGING
         )
         files["predictions"] = per_name(
-            "results/predict/{name}/evaluation.csv", CONVERGING
+            "results/predict/{analysed}/evaluation.csv", CONVERGING
         )
     if BLOG:
         files["blog"] = [

@@ -5,9 +5,9 @@
 
 rule hu2023_table1:
     input:
-        summaries=per_name("results/regression/{name}/summary.csv"),
-        selections=per_name("results/bic/{name}/selection.csv"),
-        splits=per_name("results/normalized/{name}/split.csv"),
+        summaries=per_name("results/regression/{analysed}/summary.csv"),
+        selections=per_name("results/bic/{analysed}/selection.csv"),
+        splits=per_name("results/normalized/{analysed}/split.csv"),
     output:
         csv=hu2023_report("table1.csv"),
         md=f"{HU2023}/table1.md",
@@ -25,8 +25,8 @@ rule hu2023_table1:
 
 rule hu2023_table2:
     input:
-        coefficients=per_name("results/regression/{name}/coefficients.csv"),
-        splits=per_name("results/normalized/{name}/split.csv"),
+        coefficients=per_name("results/regression/{analysed}/coefficients.csv"),
+        splits=per_name("results/normalized/{analysed}/split.csv"),
     output:
         csv=hu2023_report("table2.csv"),
         md=f"{HU2023}/table2.md",
@@ -43,9 +43,9 @@ rule hu2023_table2:
 
 rule hu2023_table4:
     input:
-        hmm=per_name("results/bic/{name}/selection.csv"),
-        baselines=per_name("results/baselines/{name}/selection.csv"),
-        splits=per_name("results/normalized/{name}/split.csv"),
+        hmm=per_name("results/bic/{analysed}/selection.csv"),
+        baselines=per_name("results/baselines/{analysed}/selection.csv"),
+        splits=per_name("results/normalized/{analysed}/split.csv"),
     output:
         csv=hu2023_report("table4.csv"),
         md=f"{HU2023}/table4.md",
@@ -84,8 +84,8 @@ rule hu2023_map:
 
 rule hu2023_figure10:
     input:
-        selections=per_name("results/bic/{name}/selection.csv"),
-        splits=per_name("results/normalized/{name}/split.csv"),
+        selections=per_name("results/bic/{analysed}/selection.csv"),
+        splits=per_name("results/normalized/{analysed}/split.csv"),
     output:
         hu2023_report("figure10.png"),
     log:
@@ -102,9 +102,9 @@ rule hu2023_figure10:
 
 rule hu2023_stability:
     input:
-        replicates=per_name("results/stability/{name}/replicates.csv"),
-        edges=per_name("results/stability/{name}/edges.csv"),
-        splits=per_name("results/normalized/{name}/split.csv"),
+        replicates=per_name("results/stability/{analysed}/replicates.csv"),
+        edges=per_name("results/stability/{analysed}/edges.csv"),
+        splits=per_name("results/normalized/{analysed}/split.csv"),
     output:
         csv=hu2023_report("stability.csv"),
         md=f"{HU2023}/stability.md",
@@ -121,8 +121,10 @@ rule hu2023_stability:
 
 rule hu2023_figure11:
     input:
-        convergence=per_name("results/regression/{name}/convergence.csv", CONVERGING),
-        splits=per_name("results/normalized/{name}/split.csv", CONVERGING),
+        convergence=per_name(
+            "results/regression/{analysed}/convergence.csv", CONVERGING
+        ),
+        splits=per_name("results/normalized/{analysed}/split.csv", CONVERGING),
     output:
         hu2023_report("figure11.png"),
     log:
@@ -140,8 +142,8 @@ rule hu2023_figure11:
 
 rule hu2023_prediction:
     input:
-        evaluations=per_name("results/predict/{name}/evaluation.csv", CONVERGING),
-        splits=per_name("results/normalized/{name}/split.csv", CONVERGING),
+        evaluations=per_name("results/predict/{analysed}/evaluation.csv", CONVERGING),
+        splits=per_name("results/normalized/{analysed}/split.csv", CONVERGING),
     output:
         hu2023_report("prediction.png"),
     log:

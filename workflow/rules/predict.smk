@@ -7,12 +7,12 @@ rule predict_evaluation:
     input:
         **analysis_inputs("table", "zscores", "selection", "convergence"),
     output:
-        evaluation="results/predict/{name}/evaluation.csv",
-        predictions="results/predict/{name}/predictions.csv",
+        evaluation="results/predict/{analysed}/evaluation.csv",
+        predictions="results/predict/{analysed}/predictions.csv",
     log:
-        "logs/predict/{name}/predict_evaluation.log",
+        "logs/predict/{analysed}/predict_evaluation.log",
     benchmark:
-        "results/benchmarks/predict/{name}/predict_evaluation.tsv"
+        "results/benchmarks/predict/{analysed}/predict_evaluation.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:
@@ -26,11 +26,11 @@ rule predict_unfinished:
     input:
         **analysis_inputs("table", "zscores", "selection", "convergence"),
     output:
-        "results/predict/{name}/unfinished.csv",
+        "results/predict/{analysed}/unfinished.csv",
     log:
-        "logs/predict/{name}/predict_unfinished.log",
+        "logs/predict/{analysed}/predict_unfinished.log",
     benchmark:
-        "results/benchmarks/predict/{name}/predict_unfinished.tsv"
+        "results/benchmarks/predict/{analysed}/predict_unfinished.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:

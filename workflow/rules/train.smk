@@ -5,11 +5,11 @@
 
 rule train:
     output:
-        "results/runs/{setting}/chunks/seeds_{first}-{last}.parquet",
+        "results/runs/{configured_setting}/chunks/seeds_{first}-{last}.parquet",
     log:
-        "logs/train/{setting}/seeds_{first}-{last}.log",
+        "logs/train/{configured_setting}/seeds_{first}-{last}.log",
     benchmark:
-        "results/benchmarks/train/{setting}/seeds_{first}-{last}.tsv"
+        "results/benchmarks/train/{configured_setting}/seeds_{first}-{last}.tsv"
     # Before the sandbox's jobs: training heads the longest chains of jobs.
     priority: 2
     conda:
@@ -18,9 +18,9 @@ rule train:
     resources:
         **config_resources(setting_resources, "gpu"),
     params:
-        **torch_params("results/runs/{setting}/resume/seeds_{first}-{last}.pt"),
+        **torch_params(TRAIN_RESUME),
         code=script_code("train.py"),
-        setting=lambda wc: training_params(wc.setting),
+        setting=lambda wc: training_params(wc.configured_setting),
     script:
         "../scripts/train.py"
 
@@ -29,11 +29,11 @@ rule gather_runs:
     input:
         chunk_tables,
     output:
-        "results/runs/{trained}/metrics.parquet",
+        "results/runs/{grid_point}/metrics.parquet",
     log:
-        "logs/train/{trained}/gather_runs.log",
+        "logs/train/{grid_point}/gather_runs.log",
     benchmark:
-        "results/benchmarks/train/{trained}/gather_runs.tsv"
+        "results/benchmarks/train/{grid_point}/gather_runs.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:

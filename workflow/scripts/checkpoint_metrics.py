@@ -15,7 +15,5 @@ with job(snakemake):
             **smk.params.options,
         )
     except TrainmapError as error:  # name the experiment whose config key is at fault
-        raise TrainmapError(
-            f"experiments.{smk.wildcards.checkpoint_experiment}: {error}"
-        ) from error
+        raise TrainmapError(f"experiments.{smk.wildcards.own_checkpoints}: {error}") from error
     write_table(table, smk.output[0], resume=smk.params.resume)

@@ -8,5 +8,5 @@ from trainmap.training.runs import gather_runs
 
 with job(snakemake):
     # The grid point's name spells its values, so they are no param: the wildcard is.
-    point = expand_grids(snakemake.config["settings"])[snakemake.wildcards.trained]
+    point = expand_grids(snakemake.config["settings"])[snakemake.wildcards.grid_point]
     write_table(gather_runs(snakemake.input, point.values), snakemake.output[0])

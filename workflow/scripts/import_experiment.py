@@ -6,4 +6,4 @@ from trainmap.tables import write_table
 
 with job(snakemake):
     smk = snakemake
-    write_table(import_table(smk.params.experiment, smk.wildcards.table_experiment), smk.output[0])
+    write_table(import_table(smk.params.experiment, smk.wildcards.own_table), smk.output[0])

@@ -28,7 +28,7 @@ with job(snakemake):
                 max_checkpoints=smk.params.max_checkpoints,
             )
     except TrainmapError as error:  # name the setting or experiment
-        raise TrainmapError(f"{smk.wildcards.name}: {error}") from error
+        raise TrainmapError(f"{smk.wildcards.analysed}: {error}") from error
     write_table(zscores, smk.output.zscores)
     write_table(pooled, smk.output.pooled)
     write_table(split, smk.output.split)

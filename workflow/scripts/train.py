@@ -10,13 +10,13 @@ with job(snakemake):
     wc = smk.wildcards
     # Logging keys are no params (changing them must not retrain): read from the config.
     setting = smk.params.setting
-    configured = smk.config["settings"][wc.setting]["training"]
+    configured = smk.config["settings"][wc.configured_setting]["training"]
     logging_values = {key: configured[key] for key in LOGGING_KEYS}
     table = train_seeds(
         {**setting, "training": {**setting["training"], **logging_values}},
         seeds=range(int(wc.first), int(wc.last) + 1),
         device=smk.params.device,
         resume_path=smk.params.resume,
-        name=wc.setting,
+        name=wc.configured_setting,
     )
     write_table(table, smk.output[0], resume=smk.params.resume)
