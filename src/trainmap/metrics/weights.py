@@ -69,7 +69,7 @@ def as_matrix(parameter: Tensor, batched: bool = True) -> Tensor:
 def _median(values: Tensor) -> Tensor:
     """Median along the last dimension; the mean of the two middle values for even counts."""
     n = values.shape[-1]
-    # Two selections cost less than a full sort (2-3x on a network's weights).
+    # Two selections cost less than a full sort.
     low = values.kthvalue((n - 1) // 2 + 1, dim=-1).values
     high = low if n % 2 else values.kthvalue(n // 2 + 1, dim=-1).values
     return (low + high) / 2

@@ -137,7 +137,7 @@ class Trainer:
         y_train = np.stack([d.y_train for d in data])
         x_test = np.stack([d.x_test for d in data])
         # The training rows (M, n, L) and labels in the smallest integer type that holds
-        # them, for the epoch's shuffle: selecting short rows is several times faster.
+        # them, for the epoch's shuffle: short rows are cheaper to select.
         compact = torch.uint8 if spec.seq_len * spec.vocab <= 256 else torch.int32
         x_train_slots = self.model.slots(torch.as_tensor(x_train, device=self.device))
         self.train_rows = x_train_slots.to(compact)
@@ -147,8 +147,8 @@ class Trainer:
     def _set_eval_chunks(self, x_train: np.ndarray, x_test: np.ndarray) -> None:
         """Chunks of every member's distinct sequences, and where each set's draws are."""
         # Evaluation runs on every member's distinct sequences of both sets, once each: at
-        # p = 2 the 4096 draws of both sets hold about 2,600 of the 4096 possible
-        # sequences, so this saves about a third of the evaluation.
+        # small p the draws of both sets repeat many sequences (docs/decisions.md,
+        # "Sandbox trainer: each distinct sequence evaluated once").
         distinct, where = _distinct_sequences([x_train, x_test])
         self.eval_rows = [torch.as_tensor(w, device=self.device) for w in where]
         slots = self.model.slots(torch.as_tensor(distinct, device=self.device)).transpose(1, 2)
