@@ -86,7 +86,9 @@ def hu_rows(config: dict, names: list[str], counts: list[int], epochs: int | Non
         setting = hu_setting(config, name, epochs)
         n_epochs = setting["training"]["epochs"]
         flops = counted_flops(lambda s=setting: train_seeds(s, [0], device="cpu")) / n_epochs
-        for members in sorted({1, *[c for c in counts if c <= config["settings"][name]["seeds"]]}):
+        seeds = config["settings"][name]["seeds"]
+        per_job = config["settings"][name].get("seeds_per_job") or seeds
+        for members in sorted({1, per_job, *[c for c in counts if c <= seeds]}):
             seeds = list(range(members))
             seconds = timed(lambda s=setting, seeds=seeds: train_seeds(s, seeds, device="cpu"))
             rows.append(row(name, members, members * n_epochs / seconds, flops))
@@ -205,9 +207,10 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} thread(s)")
     print(f"fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
     rows = hu_rows(config, args.settings, args.members, args.epochs)
-    sandbox = config.get("sandbox", {}).get("defaults", {})
-    default = plan_jobs({"defaults": {**sandbox, "seeds": 1}, "experiments": {"d": {}}})["d"]
-    rows += sandbox_rows(default, args.sandbox_members, args.sandbox_epochs)
+    if "sandbox" in config:
+        sandbox = config["sandbox"].get("defaults", {})
+        default = plan_jobs({"defaults": {**sandbox, "seeds": 1}, "experiments": {"d": {}}})["d"]
+        rows += sandbox_rows(default, args.sandbox_members, args.sandbox_epochs)
     table = pd.DataFrame(rows)
     alone = table[table.members == 1].set_index("trainer")["seed-epochs/s"]
     table["vs one at a time"] = table["seed-epochs/s"] / table.trainer.map(alone)

@@ -8,14 +8,16 @@ direction, read-out, tolerance and ``min_sample``; a test also ``alpha`` and ``f
 How it is judged (:func:`evaluate`, :func:`judge`):
 
 * a result resting on fewer runs than ``min_sample`` is not judged;
-* at ``scale: paper``, a claim with a ``tolerance`` passes when the reproduced number
-  is within it of the paper's number (state counts ±1, R² ±0.1, ...);
+* at ``scale: paper`` (and at the other scales a claim lists in ``compared_at``), a
+  claim with a ``tolerance`` passes when the reproduced number is within it of the
+  paper's number (state counts ±1, R² ±0.1, ...);
 * a test (a claim with a ``family``) passes when its p-value, Holm-adjusted within the
   family, is below ``alpha``;
 * otherwise the claim's ``expect`` predicate decides (``{op: ">=", value: 0.5}``), at
   both ends of the bootstrap interval where there is one;
 * a "no effect" claim needs an equivalence bound (:func:`equivalence_pvalue`);
-* a claim with neither at this scale needs paper scale: its value is shown, not judged.
+* a claim with neither at this scale needs paper scale, or its ``stand_in`` data make
+  the paper's number meaningless: its value is shown, not judged.
 
 Status is ``✓`` (holds), ``✗`` (does not) or ``–`` (not judged: needs paper scale, the
 regression is underpowered and needs more seeds, an interval straddles the threshold,
@@ -244,7 +246,7 @@ def _table1(claim: Mapping, ctx: Context) -> Result:
     its R² rules out the effect it denies (:func:`equivalence_pvalue` below
     ``alpha``); otherwise it is not judged."""
     expect = claim.get("expect") or {}
-    against_paper = ctx.scale == "paper" and "tolerance" in claim
+    against_paper = compared_with_paper(claim, ctx.scale)
     column = claim["column"] if against_paper else expect.get("column", claim["column"])
     row = (_regression_row if column in REGRESSION_COLUMNS else _table1_row)(ctx, claim["setting"])
     if column not in row.index:
@@ -720,13 +722,18 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def compared_with_paper(claim: Mapping, scale: str) -> bool:
+    """Whether ``claim`` is judged by its ``tolerance`` around the paper's number at ``scale``."""
+    return "tolerance" in claim and scale in claim.get("compared_at", ["paper"])
+
+
 def judge(
     claim: Mapping, value: Any, scale: str, interval: tuple[float, float] | None = None
 ) -> tuple[str, str]:
     """Status and the rule that gave it, for a reproduced ``value``.
 
-    At paper scale a claim with a ``tolerance`` compares ``value`` with the paper's
-    number. A claim with a ``family`` is a test: ``value`` is its p-value (already
+    At paper scale (or a scale in its ``compared_at``) a claim with a ``tolerance``
+    compares ``value`` with the paper's number. A claim with a ``family`` is a test: ``value`` is its p-value (already
     Holm-adjusted within the family) and the claim holds when it is below ``alpha``.
     Otherwise the ``expect`` predicate decides; with a bootstrap ``interval`` an
     ordering predicate must hold at both ends of it (fails at neither end: ✗; at one
@@ -734,7 +741,7 @@ def judge(
     """
     tolerance = claim.get("tolerance")
     paper, got = _number(claim.get("paper_value")), _number(value)
-    if scale == "paper" and tolerance is not None and paper is not None:
+    if compared_with_paper(claim, scale) and paper is not None:
         if got is None or not np.isfinite(got):
             return FAILS, f"no number to compare with {paper:g} ± {tolerance:g}"
         ok = abs(got - paper) <= tolerance
@@ -751,6 +758,8 @@ def judge(
             f"(family {claim['family']})"
         )
     expect = claim.get("expect")
+    if expect is None and "stand_in" in claim:
+        return NOT_JUDGED, f"stand-in data: {claim['stand_in']}"
     if expect is None:
         return NOT_JUDGED, "needs paper scale (no qualitative check at this scale)"
     if got is not None and not np.isfinite(got):
