@@ -733,8 +733,9 @@ def judge(
     """Status and the rule that gave it, for a reproduced ``value``.
 
     At paper scale (or a scale in its ``compared_at``) a claim with a ``tolerance``
-    compares ``value`` with the paper's number. A claim with a ``family`` is a test: ``value`` is its p-value (already
-    Holm-adjusted within the family) and the claim holds when it is below ``alpha``.
+    compares ``value`` with the paper's number. A claim with a ``family`` is a test:
+    ``value`` is its p-value (already Holm-adjusted within the family) and the claim
+    holds when it is below ``alpha``.
     Otherwise the ``expect`` predicate decides; with a bootstrap ``interval`` an
     ordering predicate must hold at both ends of it (fails at neither end: ✗; at one
     end: not judged, the interval contains the threshold).
