@@ -23,6 +23,7 @@ from trainmap.tables import write_table
 
 CLAIMS = Path(__file__).parents[1] / "config" / "claims.yaml"
 METRICS = ["l1", "l2"]
+REPLICATE = ["paper", "replicate"]  # compared_at of a claim on the paper's own task
 
 
 def _write(root: Path, relative: str, table: pd.DataFrame) -> None:
@@ -368,10 +369,29 @@ def test_paper_scale_compares_numbers_within_tolerances(results):
         ({"paper_value": 6, "tolerance": 1}, 6, "small", NOT_JUDGED),
         ({"paper_value": "yes", "expect": {"op": "==", "value": "yes"}}, "no", "small", FAILS),
         ({"paper_value": 0.5, "expect": {"op": ">=", "value": 0.5}}, float("nan"), "small", FAILS),
+        ({"paper_value": 6, "tolerance": 1, "compared_at": REPLICATE}, 7, "replicate", HOLDS),
+        ({"paper_value": 6, "tolerance": 1, "compared_at": REPLICATE}, 9, "replicate", FAILS),
+        ({"paper_value": 6, "tolerance": 1, "compared_at": REPLICATE}, 6, "small", NOT_JUDGED),
+        ({"paper_value": 6, "tolerance": 1}, 6, "replicate", NOT_JUDGED),
     ],
 )
 def test_judge(claim, value, scale, status):
     assert judge(claim, value, scale)[0] == status
+
+
+def test_stand_in_data_say_why_a_claim_is_not_judged():
+    claim = {"paper_value": 5, "tolerance": 1, "stand_in": "digits stand in for CIFAR-100"}
+    status, reason = judge(claim, 5, "replicate")
+    assert status == NOT_JUDGED and reason == "stand-in data: digits stand in for CIFAR-100"
+    assert judge(claim, 5, "paper")[0] == HOLDS
+
+
+def test_replicate_scale_judges_state_counts_of_the_papers_own_tasks_only():
+    claims = {claim["id"]: claim for claim in load_claims(CLAIMS)}
+    for setting in ("modular", "modular_stabilized", "parities"):
+        assert "replicate" in claims[f"states_{setting}"]["compared_at"]
+    for setting in ("mnist", "cifar100", "cifar100_destabilized"):
+        assert judge(claims[f"states_{setting}"], 5, "replicate")[1].startswith("stand-in data")
 
 
 # A threshold claim holds only when its whole bootstrap interval clears the threshold.

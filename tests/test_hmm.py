@@ -59,6 +59,13 @@ def test_restarts_are_seeded(runs):
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_parallel_sweep_gives_the_same_table(runs):
+    split = normalize.split_runs(runs["run"].unique(), "kfold", folds=3, seed=0)
+    one = hmm.sweep(runs, split, SYNTHETIC_METRICS, 3, OPTIONS)
+    two = hmm.sweep(runs, split, SYNTHETIC_METRICS, 3, OPTIONS, n_jobs=2)
+    pd.testing.assert_frame_equal(one, two, check_exact=True)
+
+
 def test_plain_arrays_reproduce_the_library_model(runs, tmp_path):
     model = hmm.fit(runs, SYNTHETIC_METRICS, 4, OPTIONS)
     hmm.save(model, SYNTHETIC_METRICS, tmp_path / "m.pkl", tmp_path / "m.npz")

@@ -17,5 +17,6 @@ with job(snakemake):
         int(smk.wildcards.k),
         FitOptions(**smk.params.options),
         smk.params.aligned,
+        smk.threads,
     )
     write_table(table, smk.output[0])

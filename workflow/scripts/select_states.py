@@ -24,6 +24,7 @@ with job(snakemake) as log:
         choice["criterion"],
         choice["one_standard_error"],
         smk.params.aligned,
+        smk.threads,
     )
     log.info("chosen: %d states (%s)", chosen_k(selection), choice["criterion"])
     write_table(sweep, smk.output.sweep)

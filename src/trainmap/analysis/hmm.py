@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from hmmlearn.hmm import GaussianHMM
+from joblib import Parallel, delayed, parallel_config
 from scipy.stats import multivariate_normal
 from sklearn.mixture import GaussianMixture
 
@@ -245,58 +246,78 @@ def sweep(
     k: int,
     options: FitOptions,
     aligned: bool = False,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Per fold, fit k states on its fit runs with every restart; score fit and held-out runs.
 
     One row per fold and restart: train and held-out log-likelihood, AIC and
     BIC, whether Baum-Welch converged within ``n_iter`` iterations. ``aligned``:
     ``zscores`` are pooled, and each fold fits per-run maps inside it
-    (:func:`trainmap.analysis.align.fold_scores`).
+    (:func:`trainmap.analysis.align.fold_scores`). ``n_jobs``: processes fitting the
+    (fold, restart) pairs at once; each fit is seeded by its own restart, so the table
+    is the same for any ``n_jobs``.
     """
+    tasks = []
+    for fold, fit_runs, held_runs in folds(split):
+        fit_data = sequences(zscores, metrics, fit_runs)
+        held_data = sequences(zscores, metrics, held_runs)
+        tasks += [(fold, restart, fit_data, held_data) for restart in range(options.restarts)]
+    # One BLAS thread per process: n_jobs processes fill the job's threads.
+    with parallel_config(backend="loky", inner_max_num_threads=1):
+        rows = Parallel(n_jobs=n_jobs)(
+            delayed(restart_row)(fold, restart, fit_data, held_data, k, options, aligned)
+            for fold, restart, fit_data, held_data in tasks
+        )
+    for row in rows:
+        log.info(
+            "k=%d fold %d restart %d: train LL %.1f, held-out LL %.1f, held-out BIC %.1f, "
+            "converged %s",
+            k,
+            row["fold"],
+            row["restart"],
+            row.get("train_loglik", np.nan),
+            row.get("heldout_loglik", np.nan),
+            row.get("heldout_bic", np.nan),
+            row["converged"],
+        )
+    return pd.DataFrame(rows).reindex(columns=SWEEP_COLUMNS)
+
+
+def restart_row(
+    fold: int,
+    restart: int,
+    fit_data: tuple[np.ndarray, np.ndarray],
+    held_data: tuple[np.ndarray, np.ndarray],
+    k: int,
+    options: FitOptions,
+    aligned: bool,
+) -> dict:
+    """One sweep-table row: restart ``restart`` fitted on a fold's fit runs, both scored."""
     from trainmap.analysis import align  # align builds on this module
 
-    p = n_parameters(k, len(metrics), options.covariance_type)
-    rows = []
-    for fold, fit_runs, held_runs in folds(split):
-        X, lengths = sequences(zscores, metrics, fit_runs)
-        X_held, lengths_held = sequences(zscores, metrics, held_runs)
-        for restart in range(options.restarts):
-            model = fit_restart(X, lengths, k, restart, options)
-            row = {"k": k, "fold": fold, "restart": restart, "n_params": p}
-            scored = None
-            if model is not None and aligned:
-                scored = align.fold_scores(
-                    model,
-                    (X, lengths, np.repeat(np.arange(len(lengths)), lengths)),
-                    (X_held, lengths_held, np.repeat(np.arange(len(lengths_held)), lengths_held)),
-                    options,
-                )
-            elif model is not None:
-                scored = model, model.score(X, lengths), model.score(X_held, lengths_held)
-            if scored is None:
-                rows.append({**row, "converged": False, "iterations": 0})
-                continue
-            model, train, held = scored
-            rows.append(
-                {
-                    **row,
-                    **scores(train, held, p, len(X), len(X_held)),
-                    "converged": converged(model),
-                    "iterations": int(model.monitor_.iter),
-                }
-            )
-            log.info(
-                "k=%d fold %d restart %d: train LL %.1f, held-out LL %.1f, held-out BIC %.1f, "
-                "converged %s",
-                k,
-                fold,
-                restart,
-                train,
-                held,
-                rows[-1]["heldout_bic"],
-                rows[-1]["converged"],
-            )
-    return pd.DataFrame(rows).reindex(columns=SWEEP_COLUMNS)
+    (X, lengths), (X_held, lengths_held) = fit_data, held_data
+    p = n_parameters(k, X.shape[1], options.covariance_type)
+    row = {"k": k, "fold": fold, "restart": restart, "n_params": p}
+    model = fit_restart(X, lengths, k, restart, options)
+    scored = None
+    if model is not None and aligned:
+        scored = align.fold_scores(
+            model,
+            (X, lengths, np.repeat(np.arange(len(lengths)), lengths)),
+            (X_held, lengths_held, np.repeat(np.arange(len(lengths_held)), lengths_held)),
+            options,
+        )
+    elif model is not None:
+        scored = model, model.score(X, lengths), model.score(X_held, lengths_held)
+    if scored is None:
+        return {**row, "converged": False, "iterations": 0}
+    model, train, held = scored
+    return {
+        **row,
+        **scores(train, held, p, len(X), len(X_held)),
+        "converged": converged(model),
+        "iterations": int(model.monitor_.iter),
+    }
 
 
 def pooled_held_out(per_fold: pd.DataFrame) -> pd.DataFrame:
@@ -380,10 +401,11 @@ def extend_sweep(
     criterion: str = "bic",
     one_standard_error: bool = False,
     aligned: bool = False,
+    n_jobs: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Select k; while the best k is the largest tried and below ``k_limit``, sweep one more.
 
-    ``aligned``: as in :func:`sweep`.
+    ``aligned``, ``n_jobs``: as in :func:`sweep`.
 
     Returns the (extended) sweep and its selection table. If the choice is still
     the largest k tried, its ``at_edge`` flag stays set and a warning says how to
@@ -394,7 +416,7 @@ def extend_sweep(
         k = int(selection["k"].max()) + 1
         log.info("the best k is the largest tried: extending the sweep to k = %d", k)
         sweep_table = pd.concat(
-            [sweep_table, sweep(zscores, split, metrics, k, options, aligned)],
+            [sweep_table, sweep(zscores, split, metrics, k, options, aligned, n_jobs)],
             ignore_index=True,
         )
         selection = select_states(sweep_table, criterion, one_standard_error)
