@@ -4,7 +4,8 @@
 
 Prints, all measured in this one run on ``--threads`` threads:
 
-1. the fp32 matmul peak (best of square ``torch.mm`` sizes), the limit below;
+1. the fp32 matmul peak (best of square ``torch.mm`` sizes) on the kernel paths of the
+   config's ``numerics`` (pinned: AVX2, as its jobs run), the limit below;
 2. for each Hu setting of the config and for the sandbox's default run: FLOPs per
    seed-epoch counted by ``torch.utils.flop_counter.FlopCounterMode`` (matmul FLOPs of
    training steps and checkpoint evaluations, as the trainer runs them), seed-epochs/s
@@ -12,12 +13,20 @@ Prints, all measured in this one run on ``--threads`` threads:
    one-at-a-time ratio, the achieved FLOP/s and its fraction of the peak;
 3. a grid of learning rates of one Hu setting (``--grid-setting``): its seeds at every
    value as the members of one job, against one job per value;
-4. the projected wall time of each part of the config, one job after another on one
+4. each training job of the config's Hu settings (``seeds_per_job`` members, always
+   among the member counts measured): its fraction of the peak and projected seconds;
+5. the projected wall time of each part of the config, one job after another on one
    thread: runs (seeds, times the grid points of a setting with a ``grid:``) x epochs at
    the rate measured at the config's members per job (or the largest count measured
    below it). Sandbox jobs are grouped by shape; each shape is
    timed for one epoch on a quarter of its sequences and scaled by 4 (time is linear in
    the number of sequences at a fixed batch size), so its projection is an estimate.
+
+The 40-run replicate's jobs, every setting of it:
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hardware_limit.py --config config/replicate.yaml \
+        --settings modular modular_stabilized parities mnist cifar100 cifar100_destabilized \
+        --members 5 10 20 40 --grid-setting ''
 
 The Hu settings train ``--epochs`` epochs per measurement (default: each setting's
 ``checkpoint_every``, so one checkpoint evaluation per measurement besides step 0).
@@ -28,21 +37,44 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import math
+import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
-import torch
 import yaml
-from torch.utils.flop_counter import FlopCounterMode
 
-from trainmap.jobs import limit_threads
-from trainmap.sandbox.plan import MEMBER_KEYS, JobSpec, plan_jobs
-from trainmap.sandbox.trainer import Trainer
-from trainmap.tables import to_markdown
-from trainmap.training.grid import grid_values
-from trainmap.training.trainer import train_seeds
+from trainmap.numerics import PINNED_ENVIRONMENT, pin_numerics
+
+
+def numerics_mode(argv: list[str]) -> str:
+    """The ``numerics`` of the ``--config`` in ``argv``: measured on the kernel paths its
+    jobs use (pinned convolutions run without oneDNN, several times slower)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--config", default="config/paper.yaml")
+    with open(parser.parse_known_args(argv)[0].config) as file:
+        return yaml.safe_load(file).get("numerics", "pinned")
+
+
+# Kernel paths are chosen when torch loads: a pinned config's are set before, as the
+# Snakefile sets them for its jobs.
+if numerics_mode(sys.argv[1:]) == "pinned" and any(
+    os.environ.get(key) != value for key, value in PINNED_ENVIRONMENT.items()
+):
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **PINNED_ENVIRONMENT})
+
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from trainmap.jobs import limit_threads  # noqa: E402
+from trainmap.sandbox.plan import MEMBER_KEYS, JobSpec, plan_jobs  # noqa: E402
+from trainmap.sandbox.trainer import Trainer  # noqa: E402
+from trainmap.tables import to_markdown  # noqa: E402
+from trainmap.training.grid import grid_values  # noqa: E402
+from trainmap.training.trainer import train_seeds  # noqa: E402
 
 
 def matmul_peak(sizes: tuple[int, ...] = (256, 512, 1024, 2048), seconds: float = 0.5) -> float:
@@ -140,6 +172,28 @@ def sandbox_rows(default: JobSpec, counts: list[int], epochs: int) -> list[dict]
     ]
 
 
+def job_rows(config: dict, names: list[str], measured: pd.DataFrame) -> pd.DataFrame:
+    """One row per Hu setting: its training jobs as the config plans them."""
+    rows = []
+    for name in names:
+        setting = config["settings"][name]
+        points = len(grid_values(name, setting.get("grid")))
+        per_job = (setting.get("seeds_per_job") or setting["seeds"]) * points
+        shape = measured[(measured.trainer == name) & (measured.members == per_job)].iloc[0]
+        rows.append(
+            {
+                "setting": name,
+                "jobs": math.ceil(setting["seeds"] * points / per_job),
+                "members per job": per_job,
+                "of peak": shape["of peak"],
+                "projected s per job": per_job
+                * setting["training"]["epochs"]
+                / shape["seed-epochs/s"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def row(name: str, members: int, rate: float, flops: float) -> dict:
     return {"trainer": name, "members": members, "seed-epochs/s": rate, "FLOP/seed-epoch": flops}
 
@@ -203,6 +257,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     config = yaml.safe_load(open(args.config))
 
+    print(pin_numerics(config.get("numerics", "pinned")))
     peak = matmul_peak()
     print(f"torch {torch.__version__}, {args.threads} thread(s)")
     print(f"fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
@@ -218,6 +273,8 @@ def main() -> None:
     table["of peak"] = table["GFLOP/s"] * 1e9 / peak
     table["FLOP/seed-epoch"] = table["FLOP/seed-epoch"].map(lambda f: f"{f:.3g}")
     print(to_markdown(table.round(3)), flush=True)
+    print(f"\nThe training jobs of {args.config}:")
+    print(to_markdown(job_rows(config, args.settings, table).round(3)), flush=True)
     if args.grid_setting:
         print(f"\nA learning-rate grid of {args.grid_setting}: one job against one per value")
         grid = grid_rows(
