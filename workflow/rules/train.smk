@@ -34,6 +34,9 @@ rule gather_runs:
         "logs/train/{grid_point}/gather_runs.log",
     benchmark:
         "results/benchmarks/train/{grid_point}/gather_runs.tsv"
+    # As training: a setting's analysis starts as soon as its own training ends, not after
+    # every other training job.
+    priority: 2
     conda:
         "../../envs/analysis.yaml"
     params:
