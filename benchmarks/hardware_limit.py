@@ -119,7 +119,7 @@ def hu_rows(config: dict, names: list[str], counts: list[int], epochs: int | Non
         n_epochs = setting["training"]["epochs"]
         flops = counted_flops(lambda s=setting: train_seeds(s, [0], device="cpu")) / n_epochs
         seeds = config["settings"][name]["seeds"]
-        per_job = config["settings"][name].get("seeds_per_job") or seeds
+        per_job = members_per_job(name, config["settings"][name])
         for members in sorted({1, per_job, *[c for c in counts if c <= seeds]}):
             seeds = list(range(members))
             seconds = timed(lambda s=setting, seeds=seeds: train_seeds(s, seeds, device="cpu"))
@@ -172,18 +172,26 @@ def sandbox_rows(default: JobSpec, counts: list[int], epochs: int) -> list[dict]
     ]
 
 
+def grid_points(name: str, setting: dict) -> int:
+    return len(grid_values(name, setting.get("grid")))
+
+
+def members_per_job(name: str, setting: dict) -> int:
+    """Members of one training job of ``setting``: its seeds per job at every grid point."""
+    return (setting.get("seeds_per_job") or setting["seeds"]) * grid_points(name, setting)
+
+
 def job_rows(config: dict, names: list[str], measured: pd.DataFrame) -> pd.DataFrame:
     """One row per Hu setting: its training jobs as the config plans them."""
     rows = []
     for name in names:
         setting = config["settings"][name]
-        points = len(grid_values(name, setting.get("grid")))
-        per_job = (setting.get("seeds_per_job") or setting["seeds"]) * points
+        per_job = members_per_job(name, setting)
         shape = measured[(measured.trainer == name) & (measured.members == per_job)].iloc[0]
         rows.append(
             {
                 "setting": name,
-                "jobs": math.ceil(setting["seeds"] * points / per_job),
+                "jobs": math.ceil(setting["seeds"] * grid_points(name, setting) / per_job),
                 "members per job": per_job,
                 "of peak": shape["of peak"],
                 "projected s per job": per_job
@@ -205,8 +213,8 @@ def projection(config: dict, hu: pd.DataFrame, project_members: int) -> pd.DataF
         measured = hu[hu.trainer == name]
         if measured.empty:
             continue
-        points = len(grid_values(name, setting.get("grid")))
-        per_job = (setting.get("seeds_per_job") or setting["seeds"]) * points
+        points = grid_points(name, setting)
+        per_job = members_per_job(name, setting)
         usable = measured[measured.members <= per_job]
         rate = usable.sort_values("members")["seed-epochs/s"].iloc[-1]
         seed_epochs = setting["seeds"] * points * setting["training"]["epochs"]
